@@ -1,0 +1,272 @@
+"""The ``lmech`` command: laws, check, almanac, runs, show, report.
+
+Exit status: 0 when the law holds (or the command succeeded), 1 when a law fails or a run
+diverged, 2 on bad input (with a message naming the problem, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lmech.config import parse_assignments
+from lmech.core import LmechInputError, Verdict
+from lmech.laws import REGISTRY
+from lmech.report import render_verdict, short, verdict_word, write_almanac
+from lmech.store import RunStore
+from lmech.sweep import check as run_check
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="lmech: predict, measure, compare and show the laws of learning mechanics.",
+)
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DEFAULT_OUT = Path("lmech-runs")
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="run store file [default: OUT/lmech.db or $LMECH_STORE]")
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="folder for the store, figures and HTML")]
+ScaleOpt = Annotated[bool, typer.Option("--quick/--full", help="quick scale (default) or the reference scale")]
+JobsOpt = Annotated[int, typer.Option("--jobs", min=1, help="runs in parallel on a local process pool")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input -> message and exit 2; Ctrl-C -> exit 130 (finished runs stay in the store)."""
+    try:
+        yield
+    except LmechInputError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished runs are kept in the store; run the command again to complete")
+        raise typer.Exit(130) from None
+
+
+def store_path(store: Path | None, out: Path) -> Path:
+    if store is not None:
+        return store
+    env = os.environ.get("LMECH_STORE")
+    return Path(env) if env else out / "lmech.db"
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator:
+    """A rich progress bar on stderr; yields a callback (done, total)."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        yield update
+
+
+@app.command()
+def laws() -> None:
+    """List the registered laws."""
+    table = Table(title="lmech laws")
+    for col in ("id", "pillar", "claim", "reference", "quick"):
+        table.add_column(col, overflow="fold")
+    for law in REGISTRY:
+        table.add_row(law.id, str(law.pillar), law.claim, law.reference, f"~{law.quick_seconds:.0f} s")
+    out_console.print(table)
+
+
+@app.command()
+def check(
+    law: Annotated[str, typer.Argument(help="law id (see `lmech laws`)")],
+    quick: ScaleOpt = True,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="base random seed")] = 0,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a config key: key=value (repeatable)")
+    ] = None,
+    jobs: JobsOpt = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+    store: StoreOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """Check one law: exit 0 when it holds, 1 when it does not (or a run diverged), 2 on bad input."""
+    with user_errors():
+        overrides = parse_assignments(set_ or [])
+        with RunStore(store_path(store, out)) as db, progress_bar(f"{law}: runs") as update:
+            verdict = run_check(law, "quick" if quick else "full", seed, overrides, db, jobs=jobs, progress=update)
+        render_verdict(verdict, out)
+    if as_json:
+        sys.stdout.write(json.dumps(verdict.summary()) + "\n")
+    else:
+        show_verdict(verdict)
+    raise typer.Exit(0 if verdict.holds else 1)
+
+
+def show_verdict(v: Verdict) -> None:
+    word = verdict_word(v.holds, v.diverged)
+    color = "green" if v.holds else "red"
+    out_console.print(f"[bold]{v.law}[/]: [bold {color}]{word}[/]  ({v.seconds:.1f} s, runs {short(list(v.runs))})")
+    table = Table(show_edge=False)
+    for col in ("check", "verdict", "predicted", "measured", "metric", "error", "tolerance"):
+        table.add_column(col, overflow="fold")
+    for c in v.checks:
+        table.add_row(
+            c.name,
+            verdict_word(c.holds, False),
+            short(c.predicted),
+            short(c.measured),
+            c.metric,
+            short(c.error),
+            short(c.tolerance),
+        )
+    out_console.print(table)
+    out_console.print(f"regime: {v.regime}", soft_wrap=True)
+
+
+@app.command()
+def almanac(
+    quick: ScaleOpt = True,
+    jobs: JobsOpt = 1,
+    store: StoreOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """Check every registered law, print the verdict table, write OUT/almanac.html with figures."""
+    scale = "quick" if quick else "full"
+    verdicts = []
+    with user_errors(), RunStore(store_path(store, out)) as db:
+        for law in REGISTRY:
+            with progress_bar(f"{law.id}: runs") as update:
+                verdict = run_check(law.id, scale, 0, None, db, jobs=jobs, progress=update)
+            verdicts.append(verdict)
+            err_console.print(f"{law.id}: {verdict_word(verdict.holds, verdict.diverged)} ({verdict.seconds:.1f} s)")
+        page = write_almanac(db, out, scale)
+    table = Table(title=f"lmech almanac ({scale})")
+    for col in ("law", "pillar", "predicted", "measured", "error", "tolerance", "verdict", "time"):
+        table.add_column(col, overflow="fold")
+    for v in verdicts:
+        table.add_row(
+            v.law,
+            str(v.pillar),
+            short(v.predicted),
+            short(v.measured),
+            short(v.error),
+            short(v.tolerance),
+            verdict_word(v.holds, v.diverged),
+            f"{v.seconds:.1f} s",
+        )
+    out_console.print(table)
+    out_console.print(f"{sum(v.holds for v in verdicts)} of {len(verdicts)} laws hold; page: {page}")
+    raise typer.Exit(0 if all(v.holds for v in verdicts) else 1)
+
+
+@app.command()
+def runs(
+    law: Annotated[str | None, typer.Option("--law", help="only runs of this law")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 50,
+    store: StoreOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """List the runs in the store, newest first."""
+    with user_errors(), RunStore(_existing(store_path(store, out))) as db:
+        rows = db.runs(law, limit)
+    table = Table(title=f"runs in {store_path(store, out)}")
+    for col in ("id", "law", "seed", "status", "diverged at", "seconds", "rows", "key"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["law"],
+            str(r["seed"]),
+            r["status"],
+            short(r["diverged_step"]),
+            f"{r['seconds']:.2f}",
+            str(r["rows"]),
+            r["key"][:10],
+        )
+    out_console.print(table)
+
+
+@app.command()
+def show(
+    run_id: Annotated[int, typer.Argument(help="run id (see `lmech runs`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the run and all its rows as JSON")] = False,
+    store: StoreOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+) -> None:
+    """Show one run: its config, status and recorded quantities."""
+    with user_errors(), RunStore(_existing(store_path(store, out))) as db:
+        rec = db.run(run_id)
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "id": rec.id,
+                    "key": rec.key,
+                    "config": rec.config,
+                    "status": rec.status,
+                    "diverged_step": rec.diverged_step,
+                    "seconds": rec.seconds,
+                    "rows": [list(r) for r in rec.rows],
+                }
+            )
+            + "\n"
+        )
+        return
+    out_console.print(
+        f"[bold]run {rec.id}[/] ({rec.status}"
+        + (f" at step {rec.diverged_step}" if rec.diverged_step is not None else "")
+        + f", {rec.seconds:.2f} s, key {rec.key})"
+    )
+    out_console.print(f"config: {json.dumps(rec.config)}", soft_wrap=True)
+    table = Table(show_edge=False)
+    for col in ("quantity", "points", "first step", "first", "last step", "last"):
+        table.add_column(col)
+    for name in dict.fromkeys(r.name for r in rec.rows):
+        steps, values = rec.series(name)
+        table.add_row(name, str(len(steps)), str(steps[0]), short(values[0]), str(steps[-1]), short(values[-1]))
+    out_console.print(table)
+
+
+@app.command()
+def report(
+    store: StoreOpt = None,
+    out: OutOpt = DEFAULT_OUT,
+    scale: Annotated[str | None, typer.Option("--scale", help="only verdicts at this scale (quick or full)")] = None,
+) -> None:
+    """Redraw every figure and OUT/almanac.html from the store alone."""
+    with user_errors(), RunStore(_existing(store_path(store, out))) as db:
+        page = write_almanac(db, out, scale)
+    out_console.print(f"wrote {page}")
+
+
+def _existing(path: Path) -> Path:
+    if not path.exists():
+        raise LmechInputError(f"no store at {path}; run `lmech check LAW` first or pass --store PATH")
+    return path
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,261 @@
+"""dln-modes: a deep linear network learns the teacher's modes one at a time, in order of
+strength, along the exact sigmoidal trajectory (Saxe, McClelland & Ganguli 2014).
+
+Prediction: each mode's strength s_mu(t) follows ds/dt = L s^(2-2/L) (lam_mu - s) from its
+effective initial strength (closed-form logistic for L = 2, numerical ODE for L > 2), so the
+half-time t_1/2 (s = lam/2) is predicted per mode. Measurement: u_mu^T W(t) v_mu of the
+end-to-end map of networks trained by full-batch GD, t = lr * steps. Verdict: learning order
+exact, and every half-time within 20% (small random init) or 5% (aligned init).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from lmech.config import LawConfig
+from lmech.core import (
+    Evaluation,
+    Figure,
+    Law,
+    Ordering,
+    Panel,
+    RelativeError,
+    Row,
+    RunRecord,
+    RunResult,
+    RunSpec,
+    Series,
+)
+from lmech.data import generator, linear_teacher
+from lmech.laws.common import first_crossing, thin
+from lmech.nets import align_to_teacher, deep_linear, ensemble
+from lmech.observables import mode_strengths
+from lmech.theory import deep_linear as theory
+from lmech.train import gd, mse, record_steps, torch_threads, train
+
+ID = "dln-modes"
+MAX_STEPS = 2_000_000
+MIN_STEPS = 100
+RANDOM_TOL, ALIGNED_TOL = 0.20, 0.05
+
+
+class Config(LawConfig):
+    depth: int = Field(2, ge=2, le=8, description="number of weight matrices L")
+    dim: int = Field(8, ge=1, le=256, description="input and output dimension d")
+    width: int | None = Field(None, ge=1, le=1024, description="hidden width h (default: dim)")
+    singular_values: list[float] = Field(
+        [5.0, 3.0, 2.0, 1.0], min_length=1, description="teacher singular values, positive, strictly decreasing"
+    )
+    init: Literal["random", "aligned"] = Field("random", description="random (i.i.d. entries) or aligned (spectral)")
+    init_scale: float = Field(
+        1e-3, gt=0, description="random: std of every weight entry; aligned: per-layer gain of each mode"
+    )
+    lr: float = Field(1e-3, gt=0, description="GD learning rate (gradient-flow time t = lr * steps)")
+    steps: int | None = Field(
+        None, ge=1, le=MAX_STEPS, description="GD steps (default: until the slowest mode reaches 95%)"
+    )
+    n_samples: int | None = Field(None, ge=1, description="training samples, >= dim (default: max(4 dim, 32))")
+    seeds: int = Field(3, ge=1, le=32, description="independent initialisations trained together")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        lam = self.singular_values
+        if any(v <= 0 for v in lam) or any(a <= b for a, b in pairwise(lam)):
+            raise ValueError(f"singular_values must be positive and strictly decreasing; got {lam}")
+        if len(lam) > self.dim:
+            raise ValueError(f"singular_values has {len(lam)} entries but dim={self.dim}; give at most dim")
+        if self.hidden < len(lam):
+            raise ValueError(f"width must be >= the number of singular values ({len(lam)}); got {self.hidden}")
+        if self.n_samples is not None and self.n_samples < self.dim:
+            raise ValueError(
+                f"n_samples must be >= dim ({self.dim}) so the inputs can be whitened; got {self.n_samples}"
+            )
+        if expected_s0(self) >= min(lam) / 2:
+            raise ValueError(
+                f"init_scale={self.init_scale} gives initial mode strength ~{expected_s0(self):.3g}, not "
+                f"below half the weakest singular value ({min(lam) / 2:g}); the law is about small init"
+            )
+        if self.steps is None and auto_steps(self) > MAX_STEPS:
+            raise ValueError(
+                f"the slowest mode needs ~{auto_steps(self):.2g} steps at lr={self.lr}; raise init_scale or lr, "
+                f"or set steps (at most {MAX_STEPS})"
+            )
+        return self
+
+    @property
+    def hidden(self) -> int:
+        return self.width or self.dim
+
+
+def expected_s0(cfg: Config) -> float:
+    """Expected effective initial strength: (h sigma^2 / 2)^(L/2) for random init (exact
+    expectation at L = 2), gain^L for aligned init."""
+    if cfg.init == "aligned":
+        return cfg.init_scale**cfg.depth
+    return (cfg.hidden * cfg.init_scale**2 / 2) ** (cfg.depth / 2)
+
+
+def auto_steps(cfg: Config) -> int:
+    """Steps for the slowest mode to reach 95% of its strength, plus 10% (at least MIN_STEPS)."""
+    t95 = theory.time_to_reach(min(cfg.singular_values), expected_s0(cfg), 0.95, cfg.depth)
+    return max(math.ceil(1.1 * t95 / cfg.lr), MIN_STEPS)
+
+
+def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
+    shared = {
+        "depth": cfg.depth,
+        "dim": cfg.dim,
+        "width": cfg.hidden,
+        "singular_values": list(cfg.singular_values),
+        "init": cfg.init,
+        "init_scale": cfg.init_scale,
+        "lr": cfg.lr,
+        "steps": cfg.steps or auto_steps(cfg),
+        "n_samples": cfg.n_samples or max(4 * cfg.dim, 32),
+        "data_seed": cfg.seed,
+    }
+    return [tuple(RunSpec(ID, LAW.version, {**shared, "seed": cfg.seed + i}) for i in range(cfg.seeds))]
+
+
+def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
+    """Train the seeds of one job as a vmap ensemble (they share the teacher and the data)."""
+    c = configs[0]
+    with torch_threads(1):
+        data = linear_teacher(c["dim"], c["dim"], c["singular_values"], c["n_samples"], gen=generator(c["data_seed"]))
+        u, v = data.info["U"], data.info["V"]
+        nets = []
+        for cfg in configs:
+            gen = generator(cfg["seed"])
+            net = deep_linear(c["dim"], c["width"], c["dim"], c["depth"], init_scale=c["init_scale"], gen=gen)
+            nets.append(align_to_teacher(net, u, v, c["init_scale"], gen) if c["init"] == "aligned" else net)
+        s0 = [
+            theory.effective_initial_strength([layer.weight.detach().numpy() for layer in net], u.numpy(), v.numpy())
+            for net in nets
+        ]
+        fn, params = ensemble(nets)
+        result = train(
+            fn,
+            params,
+            data.x,
+            data.y,
+            loss=mse,
+            optimizer=gd(c["lr"]),
+            steps=c["steps"],
+            observables=[mode_strengths(u, v)],
+            record=record_steps(c["steps"], 400),
+            ensemble=True,
+        )
+    out = []
+    for member, strengths in zip(result.members, s0, strict=True):
+        rows = [*member.rows, *(Row(0, f"s0/{k}", float(val)) for k, val in enumerate(strengths))]
+        out.append(RunResult(member.status, rows, result.seconds / len(configs), member.diverged_step))
+    return out
+
+
+def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
+    lam = np.asarray(cfg.singular_values)
+    predicted, measured = [], []
+    for rec in records:
+        s0 = [rec.last(f"s0/{k}") for k in range(len(lam))]
+        predicted.append([theory.half_time(lv, s, cfg.depth) for lv, s in zip(lam, s0, strict=True)])
+        t = rec.series("time")[1]
+        measured.append([first_crossing(t, rec.series(f"mode/{k}")[1], lv / 2) for k, lv in enumerate(lam)])
+    tol = ALIGNED_TOL if cfg.init == "aligned" else RANDOM_TOL
+    checks = [COMPARE_TIMES[cfg.init](predicted, measured), COMPARE_ORDER(predicted, measured)]
+    return Evaluation(checks, regime(cfg, records, measured), figure(cfg, records[0], predicted, measured, tol))
+
+
+COMPARE_TIMES = {
+    "random": RelativeError(
+        "half-times",
+        RANDOM_TOL,
+        "random init: the alignment transient and cross-mode coupling shift t_1/2 by a few "
+        "percent (measured 1.00-1.07 at depth 2); 20% leaves room for the log of a chi-square s0",
+    ),
+    "aligned": RelativeError(
+        "half-times",
+        ALIGNED_TOL,
+        "aligned init follows the ODE exactly; what remains is GD's O(lr * lam) discretisation",
+    ),
+}
+COMPARE_ORDER = Ordering("learning order", "modes are learned in order of strength: exact, for every seed")
+
+
+def regime(cfg: Config, records: Sequence[RunRecord], measured: list[list[float]]) -> str:
+    lam = cfg.singular_values
+    t_end = records[0].last("time")
+    text = (
+        f"depth {cfg.depth}, width {cfg.hidden}, {cfg.init} init (s0/lam_min ~ {expected_s0(cfg) / min(lam):.1e}, "
+        f"small-init regime needs << 1), lr*lam_max*depth = {cfg.lr * max(lam) * cfg.depth:.1e} (gradient-flow "
+        f"regime needs << 1), {len(records)} seed(s), t up to {t_end:.3g}"
+    )
+    missing = sorted({k for row in measured for k, val in enumerate(row) if not math.isfinite(val)})
+    if missing:
+        text += f"; modes {missing} never reached half strength by t={t_end:.3g}: train longer"
+    return text
+
+
+def figure(
+    cfg: Config, rec: RunRecord, predicted: list[list[float]], measured: list[list[float]], tol: float
+) -> Figure:
+    lam = cfg.singular_values
+    t = rec.series("time")[1]
+    grid = np.linspace(0, t[-1], 300)
+    s0 = [rec.last(f"s0/{k}") for k in range(len(lam))]
+    curves = [theory.mode_trajectory(lv, s, grid, cfg.depth) for lv, s in zip(lam, s0, strict=True)]
+    modes = []
+    for k, (lv, curve) in enumerate(zip(lam, curves, strict=True)):
+        modes.append(Series(f"lam={lv:g}", grid.tolist(), curve.tolist(), "line", k))
+        modes.append(Series("measured" if k == 0 else "", *thin(t, rec.series(f"mode/{k}")[1]), "dots", k))
+    p_all, m_all = np.asarray(predicted).ravel(), np.asarray(measured).ravel()
+    span = np.array([0.0, max(p_all.max(), 1e-9) * 1.1])
+    times = [
+        Series("measured = predicted", span.tolist(), span.tolist(), "line", 9),
+        Series(
+            f"tolerance +-{tol:.0%}",
+            span.tolist(),
+            span.tolist(),
+            "band",
+            9,
+            (span * (1 - tol)).tolist(),
+            (span * (1 + tol)).tolist(),
+        ),
+        Series(
+            "half-times (all seeds)", p_all.tolist(), np.where(np.isfinite(m_all), m_all, np.nan).tolist(), "dots", 0
+        ),
+    ]
+    loss_theory = theory.staircase_loss(lam, np.stack(curves))
+    loss = [
+        Series("theory: 1/2 sum (lam - s)^2", grid.tolist(), loss_theory.tolist(), "line", 9),
+        Series("measured training loss", *thin(t, rec.series("loss")[1], 60), "dots", 9),
+    ]
+    return Figure(
+        f"dln-modes: depth {cfg.depth}, {cfg.init} init",
+        [
+            Panel("mode strengths u^T W(t) v (seed 0)", "gradient-flow time t = lr * steps", "strength s(t)", modes),
+            Panel("half-times", "predicted t_1/2", "measured t_1/2", times),
+            Panel("staircase loss (seed 0)", "gradient-flow time t", "training loss", loss, yscale="log"),
+        ],
+    )
+
+
+LAW = Law(
+    id=ID,
+    pillar=1,
+    claim="Deep linear nets learn teacher modes one at a time, in order of strength, along the exact sigmoidal "
+    "trajectory: learning order exact, half-times within 20% (small random init) / 5% (aligned init).",
+    reference="Saxe, McClelland & Ganguli 2014, 'Exact solutions to the nonlinear dynamics of learning in deep "
+    "linear neural networks', ICLR (eqs. 5-7)",
+    config=Config,
+    plan=plan,
+    execute=execute,
+    evaluate=evaluate,
+    scales={"quick": {}, "full": {"singular_values": [5.0, 3.0, 2.0, 1.2, 0.8, 0.5, 0.3, 0.2], "seeds": 5}},
+    quick_seconds=5.0,
+)

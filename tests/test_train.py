@@ -1,0 +1,104 @@
+"""Training loops against exact references: least squares, per-member gradients, torch's Adam."""
+
+import pytest
+import torch
+from torch import nn
+
+from lmech.data import generator, mlp_teacher
+from lmech.nets import MLP, ensemble, functional, member
+from lmech.train import adam, gd, gradients, mse, record_steps, sgd, train
+
+
+def test_gd_on_linear_regression_reaches_least_squares():
+    gen = generator(0)
+    x = torch.randn(64, 5, generator=gen, dtype=torch.float64)
+    y = x @ torch.randn(5, 2, generator=gen, dtype=torch.float64) + 0.1 * torch.randn(
+        64, 2, generator=gen, dtype=torch.float64
+    )
+    net = nn.Linear(5, 2, bias=False, dtype=torch.float64)
+    fn, params = functional(net)
+    out = train(fn, params, x, y, loss=mse, optimizer=gd(0.5), steps=400)
+    exact = torch.linalg.lstsq(x, y).solution.T
+    torch.testing.assert_close(out.params["weight"], exact, rtol=1e-9, atol=1e-9)
+
+
+def test_ensemble_gradients_equal_each_members_own():
+    data = mlp_teacher(4, 32, gen=generator(0), dtype=torch.float64)
+    nets = [MLP(4, 16, 2, 1, gen=generator(i), dtype=torch.float64) for i in range(3)]
+    fn, stacked = ensemble(nets)
+    grads, losses = gradients(fn, mse, ensemble=True)(stacked, data.x, data.y)
+    for i in range(3):
+        g, loss = gradients(fn, mse)(member(stacked, i), data.x, data.y)
+        assert float(losses[i]) == pytest.approx(float(loss), rel=1e-12)
+        for k in g:
+            torch.testing.assert_close(grads[k][i], g[k], rtol=1e-10, atol=1e-12)
+
+
+def test_ensemble_training_equals_separate_training():
+    data = mlp_teacher(4, 32, gen=generator(0))
+    nets = [MLP(4, 16, 1, 1, gen=generator(i)) for i in range(2)]
+    fn, stacked = ensemble(nets)
+    together = train(fn, stacked, data.x, data.y, loss=mse, optimizer=sgd(0.05, momentum=0.9), steps=50, ensemble=True)
+    for i, net in enumerate(nets):
+        f1, p1 = functional(net)
+        alone = train(f1, p1, data.x, data.y, loss=mse, optimizer=sgd(0.05, momentum=0.9), steps=50)
+        for k in p1:
+            torch.testing.assert_close(together.params[k][i], alone.params[k], rtol=1e-5, atol=1e-6)
+
+
+def test_adam_matches_torch_optim_adam():
+    data = mlp_teacher(4, 32, gen=generator(0), dtype=torch.float64)
+    net = MLP(4, 8, 1, 1, gen=generator(1), dtype=torch.float64)
+    fn, params = functional(net)
+    ours = train(fn, params, data.x, data.y, loss=mse, optimizer=adam(0.01), steps=30).params
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    for _ in range(30):
+        opt.zero_grad()
+        mse(net(data.x), data.y).backward()
+        opt.step()
+    for k, v in net.named_parameters():
+        torch.testing.assert_close(ours[k], v.detach(), rtol=1e-9, atol=1e-10)
+
+
+def test_minibatch_sgd_is_seeded_and_learns():
+    data = mlp_teacher(4, 256, gen=generator(0))
+    runs = []
+    for _ in range(2):
+        fn, params = functional(MLP(4, 32, 1, 1, gen=generator(1)))
+        runs.append(
+            train(
+                fn,
+                params,
+                data.x,
+                data.y,
+                loss=mse,
+                optimizer=sgd(0.05),
+                steps=300,
+                batch_size=32,
+                gen=generator(7),
+                record=record_steps(300, 5),
+            )
+        )
+    first = [r.value for r in runs[0].members[0].rows if r.name == "loss"]
+    assert first[-1] < 0.5 * first[0]
+    assert runs[0].members[0].rows == runs[1].members[0].rows
+
+
+def test_divergence_is_an_outcome_not_an_exception():
+    data = mlp_teacher(4, 32, gen=generator(0))
+    nets = [MLP(4, 16, 1, 1, gen=generator(i)) for i in range(2)]
+    fn, stacked = ensemble(nets)
+    out = train(
+        fn, stacked, data.x, data.y, loss=mse, optimizer=gd(1e6), steps=100, ensemble=True, record=record_steps(100, 10)
+    )
+    assert [m.status for m in out.members] == ["diverged", "diverged"]
+    assert all(m.diverged_step is not None and m.diverged_step <= 10 for m in out.members)
+    assert out.steps < 100  # stopped once every member had diverged
+
+
+def test_recorder_schedule():
+    assert record_steps(10, 3) == [0, 5, 10]
+    log = record_steps(1000, 10, "log")
+    assert log[0] == 0 and log[-1] == 1000 and log[1] < 10
+    with pytest.raises(ValueError):
+        record_steps(10, 3, "cubic")
