@@ -11,6 +11,7 @@ from lmech.theory.deep_linear import (
     effective_initial_strength,
     half_time,
     mode_trajectory,
+    reduced_flow_blowup,
     staircase_loss,
     time_to_reach,
 )
@@ -93,3 +94,36 @@ def test_bad_inputs():
         mode_trajectory(-1.0, 0.1, [0.0])
     with pytest.raises(ValueError):
         time_to_reach(1.0, 0.8, 0.5)
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_reduced_flow_of_an_aligned_mode_blows_up_at_the_aligned_time(depth):
+    # aligned, balanced gain a: da/dt = a^{L-1} blows up at 1 / ((L-2) a^{L-2})
+    gen = generator(depth)
+    a, h = 0.05, 6
+    basis = random_orthogonal(h, 1, gen).numpy()[:, 0]
+    inner = [a * np.outer(basis, basis) for _ in range(depth - 2)]
+    tau, hidden = reduced_flow_blowup(a * basis, a * basis, inner)
+    assert tau == pytest.approx(1 / ((depth - 2) * a ** (depth - 2)), rel=1e-6)
+    assert abs(hidden[0] @ basis) / np.linalg.norm(hidden[0]) == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_effective_strength_of_aligned_deep_weights(depth):
+    gen = generator(0)
+    u, v = random_orthogonal(5, 3, gen), random_orthogonal(5, 3, gen)
+    rs = [random_orthogonal(7, 3, gen) for _ in range(depth - 1)]
+    bases = [v, *rs, u]
+    a = 0.1
+    weights = [(a * left @ right.T).numpy() for left, right in zip(bases[1:], bases[:-1], strict=True)]
+    np.testing.assert_allclose(effective_initial_strength(weights, u.numpy(), v.numpy()), a**depth, rtol=1e-5)
+
+
+def test_random_deep_effective_strength_scales_like_the_init():
+    # homogeneity: scaling every layer by c scales s0 by c^L
+    gen = generator(3)
+    u, v = random_orthogonal(4, 2, gen), random_orthogonal(4, 2, gen)
+    ws = [torch.randn(s, generator=gen, dtype=torch.float64).numpy() * 0.01 for s in ((12, 4), (12, 12), (4, 12))]
+    s1 = effective_initial_strength(ws, u.numpy(), v.numpy())
+    s2 = effective_initial_strength([2 * w for w in ws], u.numpy(), v.numpy())
+    np.testing.assert_allclose(s2 / s1, 2.0**3, rtol=1e-4)

@@ -95,24 +95,105 @@ def staircase_loss(lams: Sequence[float], strengths: np.ndarray) -> np.ndarray:
 
 
 def effective_initial_strength(weights: Sequence[np.ndarray], u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The initial strength s0 of each teacher mode to feed the aligned ODE, from the actual
-    initial weights [W_1, W_2] (each (out, in)); columns of ``u`` (d_out, r) and ``v`` (d_in, r)
-    ordered from the strongest mode to the weakest.
+    """The initial strength s0 of each teacher mode to feed the aligned ODE, computed from the
+    actual initial weights [W_1, ..., W_L] (each (out, in)); columns of ``u`` (d_out, r) and
+    ``v`` (d_in, r) ordered from the strongest mode to the weakest.
 
-    Depth 2, small init: near W = 0 each mode's hidden vectors p = W_1 v, q = W_2^T u obey
-    dp/dt = lam q, dq/dt = lam p, so g = (p + q)/2 grows as e^{lam t}, (p - q)/2 decays, and
-    s(t) = q^T p -> ||g0||^2 e^{2 lam t} (expected ||g0||^2 = h sigma^2 / 2 for i.i.d. N(0, sigma^2)
-    entries, hidden width h). A learned stronger mode nu saturates W_2^T W_2 along its hidden
-    direction, where a weaker mode's component then grows at lam_mu - lam_nu < 0 and dies out;
-    so s0 of mode mu is ||g0_mu||^2 after projecting out the directions of the stronger modes'
-    g0 (Gram-Schmidt in order of strength). Aligned, balanced init: exactly the product of the
-    layer gains. Measured against GD at h = 8 and 32: half-times within 0.2% (without the
-    projection the weakest mode came up to 7% late at h = 8).
+    Depth 2 (small init): near W = 0 the hidden vectors p = W_1 v, q = W_2^T u of a mode obey
+    dp/dt = lam q, dq/dt = lam p, so c = (p + q)/2 grows as e^{lam t}, (p - q)/2 decays, and
+    s(t) -> ||c0||^2 e^{2 lam t} (expected ||c0||^2 = h sigma^2 / 2 for N(0, sigma^2) entries).
+
+    Depth L >= 3: there is no linear growth phase. While s << lam the mode follows the *reduced
+    flow* dp/dt = lam g_0, dq/dt = lam f_n, dW_i/dt = lam g_{i+1} f_i^T — gradient ascent on
+    lam q^T W_{L-1}...W_2 p, homogeneous of degree L — which blows up at a finite time tau/lam.
+    An aligned, balanced init with per-layer gain a0 blows up at 1/((L-2) lam a0^{L-2}), so the
+    equivalent initial strength is s0 = a0^L = ((L-2) tau)^{-L/(L-2)} (matching becomes exact as
+    the init shrinks, because the conserved layer imbalances, O(sigma^2), become negligible by
+    the time the weights reach lam^{1/L}).
+
+    Mode competition, all depths: a stronger mode, once learned, saturates its hidden
+    directions, where a weaker mode's components then grow at lam_mu - lam_nu < 0 and die out.
+    So each mode's vectors are first projected off the hidden directions of the stronger modes
+    (Gram-Schmidt in order of strength, at depth L >= 3 using each mode's hidden vectors at its
+    blow-up). For aligned init every rule gives the product of the layer gains exactly.
+
+    Accuracy against GD (d = 8 modes, lam = 5 ... 0.2, 10 seeds): depth 2 within 1% for every
+    hidden width h >= d; depth 3 within 12% for h >= 2d and depth 4 within 20% for h >= 4d; at
+    h = d deep networks' weak modes are off by up to 2x (finite-width fluctuations of the
+    plateaus). Requires s0 << lam_min (about s0 < lam_min / 4).
     """
     ws = [np.asarray(w, dtype=np.float64) for w in weights]
-    if len(ws) != 2:
-        raise NotImplementedError("effective_initial_strength is derived for depth 2 only")
-    growing = (ws[0] @ v + ws[1].T @ u) / 2  # (h, r)
-    basis = np.linalg.qr(growing)[0]  # (h, r) orthonormal, spans the stronger modes first
-    prior = [basis[:, :k] for k in range(growing.shape[1])]
-    return np.array([np.sum((g - b @ (b.T @ g)) ** 2) for g, b in zip(growing.T, prior, strict=True)])
+    u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    if len(ws) == 2:
+        growing = (ws[0] @ v + ws[1].T @ u) / 2  # (h, r)
+        basis = np.linalg.qr(growing)[0]  # column k spans the first k+1 modes' growing vectors
+        return np.array(
+            [
+                np.sum((g - b[:, :k] @ (b[:, :k].T @ g)) ** 2)
+                for k, (g, b) in enumerate(zip(growing.T, [basis] * growing.shape[1], strict=True))
+            ]
+        )
+    depth, widths = len(ws), [w.shape[0] for w in ws[:-1]]
+    taken = [np.zeros((h, 0)) for h in widths]  # hidden directions claimed by stronger modes, per layer
+    out = np.empty(u.shape[1])
+    for mode in range(u.shape[1]):
+        proj = [np.eye(e.shape[0]) - e @ e.T for e in taken]
+        p, q = proj[0] @ (ws[0] @ v[:, mode]), proj[-1] @ (ws[-1].T @ u[:, mode])
+        inner = [proj[i + 1] @ w @ proj[i] for i, w in enumerate(ws[1:-1])]
+        tau, hidden = reduced_flow_blowup(p, q, inner)
+        out[mode] = ((depth - 2) * tau) ** (-depth / (depth - 2))
+        for layer, f in enumerate(hidden):
+            f = f - taken[layer] @ (taken[layer].T @ f)
+            taken[layer] = np.column_stack([taken[layer], f / np.linalg.norm(f)])
+    return out
+
+
+def reduced_flow_blowup(
+    p: np.ndarray, q: np.ndarray, inner: Sequence[np.ndarray], growth: float = 1e4
+) -> tuple[float, list[np.ndarray]]:
+    """Blow-up time tau (at lam = 1) of the reduced flow of one mode of a depth-L linear network,
+    L = len(inner) + 2 >= 3, and the mode's hidden vectors f_0 = p, f_{i+1} = W_i f_i at blow-up.
+
+    Integrates (DOP853, rtol 1e-8) until s = q^T f_{L-2} reaches ``growth`` times the init's
+    scale a^L (a = rms layer gain), then adds the aligned flow's remaining time from there,
+    S^{-(L-2)/L} / (L-2).
+    """
+    depth, h_in, h_out = len(inner) + 2, p.shape[0], q.shape[0]
+    shapes = [w.shape for w in inner]
+    sizes = np.cumsum([h_in, h_out] + [a * b for a, b in shapes])
+
+    def unpack(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        parts = np.split(y, sizes[:-1])
+        return parts[0], parts[1], [m.reshape(shape) for m, shape in zip(parts[2:], shapes, strict=True)]
+
+    def forward(p_: np.ndarray, ws_: list[np.ndarray]) -> list[np.ndarray]:
+        f = [p_]
+        for w in ws_:
+            f.append(w @ f[-1])
+        return f
+
+    def rhs(_t: float, y: np.ndarray) -> np.ndarray:
+        p_, q_, ws_ = unpack(y)
+        f = forward(p_, ws_)
+        g = [q_]
+        for w in reversed(ws_):
+            g.append(w.T @ g[-1])
+        g = g[::-1]  # g[i] = (W_{n-1} ... W_i)^T q, g[n] = q
+        return np.concatenate([g[0], f[-1], *(np.outer(g[i + 1], f[i]).ravel() for i in range(len(ws_)))])
+
+    gain = np.sqrt(np.mean([np.sum(w**2) / w.shape[1] for w in inner] + [p @ p, q @ q]))
+    level = growth * gain**depth
+
+    def reached(_t: float, y: np.ndarray) -> float:
+        p_, q_, ws_ = unpack(y)
+        return float(q_ @ forward(p_, ws_)[-1]) - level
+
+    reached.terminal, reached.direction = True, 1
+    y0 = np.concatenate([p, q, *(w.ravel() for w in inner)])
+    horizon = 1e3 / gain ** (depth - 2)
+    sol = solve_ivp(rhs, (0.0, horizon), y0, method="DOP853", rtol=1e-8, atol=1e-14 * level, events=reached)
+    if not sol.t_events[0].size:
+        raise RuntimeError("the reduced flow did not blow up: the mode has no component to grow from")
+    p_end, _q, ws_end = unpack(sol.y_events[0][0])
+    tau = float(sol.t_events[0][0]) + level ** (-(depth - 2) / depth) / (depth - 2)
+    return tau, forward(p_end, ws_end)
