@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from lmech.core import LmechInputError
 from lmech.data import generator, mlp_teacher
 from lmech.nets import MLP, ensemble, functional, member
-from lmech.train import adam, gd, gradients, mse, record_steps, sgd, train
+from lmech.train import LOSSES, adam, gd, gradients, mlp_gradients, mse, record_steps, sgd, train
 
 
 def test_gd_on_linear_regression_reaches_least_squares():
@@ -102,3 +103,49 @@ def test_recorder_schedule():
     assert log[0] == 0 and log[-1] == 1000 and log[1] < 10
     with pytest.raises(ValueError):
         record_steps(10, 3, "cubic")
+
+
+@pytest.mark.parametrize(
+    "depth,activation,loss,bias",
+    [
+        (1, "relu", "mse", True),
+        (2, "tanh", "cross_entropy", True),
+        (3, "relu", "cross_entropy", False),
+        (2, "linear", "mse", False),
+    ],
+)
+def test_fused_mlp_gradients_equal_autograd(depth, activation, loss, bias):
+    x = torch.randn(40, 7, generator=generator(0), dtype=torch.float64)
+    if loss == "mse":
+        y = torch.randn(40, 4, generator=generator(1), dtype=torch.float64)
+    else:
+        y = torch.randint(0, 4, (40,), generator=generator(1))
+    nets = [
+        MLP(
+            7, 9, depth, 4, activation_name=activation, bias=bias, bias_scale=0.1, gen=generator(i), dtype=torch.float64
+        )
+        for i in range(3)
+    ]
+    fn, stacked = ensemble(nets)
+    reference, ref_losses = gradients(fn, LOSSES[loss], ensemble=True)(stacked, x, y)
+    fused, losses = mlp_gradients(depth, activation, loss)(stacked, x, y)
+    assert sorted(fused) == sorted(reference)
+    torch.testing.assert_close(losses, ref_losses, rtol=1e-12, atol=1e-14)
+    for k in reference:
+        torch.testing.assert_close(fused[k], reference[k], rtol=1e-10, atol=1e-13)
+
+
+def test_fused_training_matches_autograd_training_with_minibatches():
+    data = mlp_teacher(5, 96, gen=generator(0), dtype=torch.float64)
+    nets = [MLP(5, 16, 2, 1, gen=generator(i), dtype=torch.float64) for i in range(4)]
+    fn, stacked = ensemble(nets)
+    common = dict(loss=mse, optimizer=sgd(0.05, momentum=0.5), steps=30, ensemble=True, batch_size=32)
+    a = train(fn, stacked, data.x, data.y, gen=generator(3), **common)
+    b = train(fn, stacked, data.x, data.y, gen=generator(3), grad_fn=mlp_gradients(2), **common)
+    for k in a.params:
+        torch.testing.assert_close(a.params[k], b.params[k], rtol=1e-9, atol=1e-12)
+
+
+def test_fused_rejects_what_it_does_not_implement():
+    with pytest.raises(LmechInputError, match="activation relu, tanh or linear"):
+        mlp_gradients(2, "gelu")

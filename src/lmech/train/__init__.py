@@ -1,5 +1,6 @@
 """Training loops, functional optimizers, vmap ensembles and the recorder."""
 
+from lmech.train.fused import mlp_gradients
 from lmech.train.loop import LOSSES, MemberOutcome, TrainResult, cross_entropy, gradients, mse, train
 from lmech.train.optim import OPTIMIZERS, Optimizer, adam, gd, sgd
 from lmech.train.recorder import Recorder, record_steps
@@ -16,6 +17,7 @@ __all__ = [
     "cross_entropy",
     "gd",
     "gradients",
+    "mlp_gradients",
     "mse",
     "record_steps",
     "sgd",

@@ -74,15 +74,17 @@ def train(
     batch_size: int | None = None,
     gen: torch.Generator | None = None,
     ensemble: bool = False,
+    grad_fn: Callable | None = None,
 ) -> TrainResult:
     """Train ``steps`` steps; observables are measured before the update at each step in ``record``.
 
     With ``ensemble=True``, every tensor in ``params`` has a leading member axis E and all
     members see the same data. ``batch_size=None`` means full batch; otherwise each epoch is a
-    fresh permutation drawn from ``gen``.
+    fresh permutation drawn from ``gen``. ``grad_fn(params, x, y) -> (grads, losses)`` replaces
+    the autograd gradient (e.g. :func:`lmech.train.fused.mlp_gradients` for MLP ensembles).
     """
     n_members = next(iter(params.values())).shape[0] if ensemble else 1
-    step_fn = gradients(fn, loss, ensemble)
+    step_fn = grad_fn or gradients(fn, loss, ensemble)
     recorders = [Recorder(observables, record) for _ in range(n_members)]
     outcomes = [MemberOutcome([]) for _ in range(n_members)]
     alive = n_members
