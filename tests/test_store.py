@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from lmech.core import Check, Figure, Panel, Row, RunResult, RunSpec, Series, Verdict
+from lmech.core import Check, Figure, Panel, Prediction, Row, RunResult, RunSpec, Series, Verdict
 from lmech.store import RunStore, StoreError
 
 
@@ -47,7 +47,8 @@ def test_a_failed_write_leaves_no_half_run(store):
 def test_verdict_round_trip(store):
     fig = Figure("f", [Panel("p", "x", "y", [Series("s", [1.0], [2.0])])])
     check = Check("c", True, [1.0], [1.1], 0.1, 0.2, "metric", "why")
-    v = Verdict("law-x", True, [check], "regime", 1.5, [1, 2], False, {"seed": 0}, fig, 1, "claim", "ref")
+    said = Prediction("t", [1.0], "t = ln(x)", "gradient flow", "Saxe 2014")
+    v = Verdict("law-x", True, [check], "regime", 1.5, [1, 2], False, {"seed": 0}, fig, 1, "claim", "ref", said, "m")
     store.add_verdict(v, "quick")
     ((scale, back),) = store.latest_verdicts()
     assert scale == "quick" and back == v

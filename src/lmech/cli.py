@@ -75,6 +75,7 @@ def progress_bar(label: str) -> Iterator:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -126,19 +127,25 @@ def show_verdict(v: Verdict) -> None:
     color = "green" if v.holds else "red"
     out_console.print(f"[bold]{v.law}[/]: [bold {color}]{word}[/]  ({v.seconds:.1f} s, runs {short(list(v.runs))})")
     table = Table(show_edge=False)
-    for col in ("check", "verdict", "predicted", "measured", "metric", "error", "tolerance"):
+    table.add_column("check", no_wrap=True)
+    for col in ("verdict", "predicted", "measured", "error", "tolerance"):
         table.add_column(col, overflow="fold")
     for c in v.checks:
         table.add_row(
             c.name,
             verdict_word(c.holds, False),
-            short(c.predicted),
-            short(c.measured),
-            c.metric,
-            short(c.error),
+            short(c.predicted, items=3),
+            short(c.measured, items=3),
+            short(c.error, 4),
             short(c.tolerance),
         )
     out_console.print(table)
+    for c in v.checks:
+        out_console.print(f"  {c.name}: {c.metric}; {c.rationale}", soft_wrap=True, style="dim")
+    if v.prediction:
+        out_console.print(f"prediction: {v.prediction.formula} ({v.prediction.assumptions})", soft_wrap=True)
+    if v.measurement:
+        out_console.print(f"measurement: {v.measurement}", soft_wrap=True)
     out_console.print(f"regime: {v.regime}", soft_wrap=True)
 
 
@@ -160,17 +167,17 @@ def almanac(
             err_console.print(f"{law.id}: {verdict_word(verdict.holds, verdict.diverged)} ({verdict.seconds:.1f} s)")
         page = write_almanac(db, out, scale)
     table = Table(title=f"lmech almanac ({scale})")
-    for col in ("law", "pillar", "predicted", "measured", "error", "tolerance", "verdict", "time"):
+    table.add_column("law", no_wrap=True)
+    for col in ("pillar", "verdict", "headline check", "error", "tolerance", "time"):
         table.add_column(col, overflow="fold")
     for v in verdicts:
         table.add_row(
             v.law,
             str(v.pillar),
-            short(v.predicted),
-            short(v.measured),
-            short(v.error),
-            short(v.tolerance),
             verdict_word(v.holds, v.diverged),
+            v.headline.name,
+            short(v.error, 4),
+            short(v.tolerance),
             f"{v.seconds:.1f} s",
         )
     out_console.print(table)

@@ -336,6 +336,8 @@ class Verdict:
     pillar: int = 0
     claim: str = ""
     reference: str = ""
+    prediction: Prediction | None = None
+    measurement: str = ""
 
     @property
     def headline(self) -> Check:
@@ -377,17 +379,22 @@ class Verdict:
                 "runs": list(self.runs),
                 "diverged": self.diverged,
                 "checks": [asdict(c) for c in self.checks],
+                "prediction": asdict(self.prediction) if self.prediction else None,
+                "measurement": self.measurement,
             }
         )
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What a law's ``evaluate`` returns: checks, the regime and the figure."""
+    """What a law's ``evaluate`` returns: checks, the regime, the figure, and what was predicted
+    and measured, stated in words."""
 
     checks: Sequence[Check]
     regime: str
     figure: Figure | None = None
+    prediction: Prediction | None = None
+    measurement: str = ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,15 +66,24 @@ def _page(entries: Sequence[tuple[str, Verdict]], store_path: str) -> str:
         )
         checks = "".join(
             f"<tr><td>{esc(c.name)}</td><td class='{verdict_word(c.holds, False)}'>{verdict_word(c.holds, False)}"
-            f"</td><td>{esc(c.metric)}</td><td>{esc(short(c.error))}</td><td>{esc(short(c.tolerance))}</td>"
+            f"</td><td>{esc(c.metric)}</td><td>{esc(short(c.error, 4))}</td><td>{esc(short(c.tolerance))}</td>"
             f"<td>{esc(c.rationale)}</td></tr>"
             for c in v.checks
         )
         img = f"<img src='figures/{esc(v.law)}.png' alt='{esc(v.law)} figure'>" if v.figure else ""
+        said = ""
+        if v.prediction:
+            p = v.prediction
+            said = (
+                f"<p><b>Prediction</b> ({esc(p.quantity)}): <code>{esc(p.formula)}</code>. Assumes: "
+                f"{esc(p.assumptions)}. Source: {esc(p.reference)}.</p>"
+            )
+        if v.measurement:
+            said += f"<p><b>Measurement:</b> {esc(v.measurement)}.</p>"
         sections.append(
             f"<section id='{esc(v.law)}'><h2>{esc(v.law)} <span class='{word}'>{word}</span></h2>"
             f"<p>{esc(v.claim)}</p><p class='small'>Reference: {esc(v.reference)}</p>"
-            f"<p><b>Regime:</b> {esc(v.regime)}</p>{img}<table><tr><th>check</th><th>verdict</th><th>metric</th>"
+            f"{said}<p><b>Regime:</b> {esc(v.regime)}</p>{img}<table><tr><th>check</th><th>verdict</th><th>metric</th>"
             f"<th>error</th><th>tolerance</th><th>rationale</th></tr>{checks}</table>"
             f"<p class='small'>runs {esc(short(list(v.runs), items=8))} in the store; config "
             f"<code>{esc(short(dict(v.config), items=8))}</code></p></section>"

@@ -18,7 +18,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lmech.core import Check, Figure, LmechInputError, Row, RunRecord, RunResult, RunSpec, Verdict, to_jsonable
+from lmech.core import (
+    Check,
+    Figure,
+    LmechInputError,
+    Prediction,
+    Row,
+    RunRecord,
+    RunResult,
+    RunSpec,
+    Verdict,
+    to_jsonable,
+)
 
 SCHEMA_VERSION = "1"
 _MAGIC = b"SQLite format 3\x00"
@@ -58,6 +69,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     seconds REAL NOT NULL,
     runs TEXT NOT NULL,
     checks TEXT NOT NULL,
+    statement TEXT NOT NULL,
     figure TEXT,
     created REAL NOT NULL
 );
@@ -189,11 +201,13 @@ class RunStore:
     def add_verdict(self, verdict: Verdict, scale: str) -> int:
         figure = json.dumps(verdict.figure.to_dict()) if verdict.figure else None
         checks = json.dumps(to_jsonable([asdict(c) for c in verdict.checks]))
+        prediction = to_jsonable(asdict(verdict.prediction)) if verdict.prediction else None
+        statement = json.dumps({"prediction": prediction, "measurement": verdict.measurement})
         with self._db:
             cur = self._db.execute(
                 "INSERT INTO verdicts (law, pillar, claim, reference, scale, config, holds, diverged,"
-                " regime, seconds, runs, checks, figure, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " regime, seconds, runs, checks, statement, figure, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     verdict.law,
                     verdict.pillar,
@@ -207,6 +221,7 @@ class RunStore:
                     verdict.seconds,
                     json.dumps(list(verdict.runs)),
                     checks,
+                    statement,
                     figure,
                     time.time(),
                 ),
@@ -216,7 +231,8 @@ class RunStore:
     def latest_verdicts(self, scale: str | None = None) -> list[tuple[str, Verdict]]:
         """The newest verdict of each law (optionally at one scale), as (scale, verdict)."""
         where, args = ("WHERE scale=?", (scale,)) if scale else ("", ())
-        sql = f"SELECT * FROM verdicts WHERE id IN (SELECT MAX(id) FROM verdicts {where} GROUP BY law) ORDER BY law"
+        newest = f"SELECT MAX(id) FROM verdicts {where} GROUP BY law"
+        sql = f"SELECT * FROM verdicts WHERE id IN ({newest}) ORDER BY pillar, law"
         return [(row[5], _verdict(row)) for row in self._db.execute(sql, args)]
 
     def verdicts(self, law: str) -> list[tuple[str, Verdict]]:
@@ -239,9 +255,11 @@ def _verdict(row: Sequence[Any]) -> Verdict:
         seconds,
         runs,
         checks,
+        statement,
         figure,
         _created,
     ) = row
+    said = json.loads(statement)
     return Verdict(
         law=law,
         holds=bool(holds),
@@ -255,6 +273,8 @@ def _verdict(row: Sequence[Any]) -> Verdict:
         pillar=pillar,
         claim=claim,
         reference=reference,
+        prediction=Prediction(**said["prediction"]) if said["prediction"] else None,
+        measurement=said["measurement"],
     )
 
 

@@ -53,6 +53,8 @@ def check(
             pillar=law.pillar,
             claim=law.claim,
             reference=law.reference,
+            prediction=evaluation.prediction,
+            measurement=evaluation.measurement,
         )
         db.add_verdict(verdict, scale)
         return verdict
