@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/lmech almanac --quick
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
