@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lmech.config import parse_assignments
-from lmech.core import LmechInputError, Verdict
+from lmech.config import describe_fields, parse_assignments
+from lmech.core import LmechInputError, Verdict, describe_comparison
 from lmech.laws import REGISTRY
 from lmech.report import render_verdict, short, verdict_word, write_almanac
 from lmech.store import RunStore
@@ -86,14 +86,24 @@ def progress_bar(label: str) -> Iterator:
 
 
 @app.command()
-def laws() -> None:
+def laws(
+    detail: Annotated[bool, typer.Option("--detail", help="also each law's comparisons and config keys")] = False,
+) -> None:
     """List the registered laws."""
     table = Table(title="lmech laws")
-    for col in ("id", "pillar", "claim", "reference", "quick"):
+    table.add_column("id", no_wrap=True)
+    for col in ("pillar", "claim", "reference", "quick"):
         table.add_column(col, overflow="fold")
     for law in REGISTRY:
         table.add_row(law.id, str(law.pillar), law.claim, law.reference, f"~{law.quick_seconds:.0f} s")
     out_console.print(table)
+    if detail:
+        for law in REGISTRY:
+            out_console.print(f"\n[bold]{law.id}[/] comparisons:")
+            for comparison in law.comparisons:
+                out_console.print(f"  {describe_comparison(comparison)}", soft_wrap=True)
+            out_console.print("config keys (quick defaults; --set key=value):")
+            out_console.print(describe_fields(law.config, law.scales["quick"]), soft_wrap=True, markup=False)
 
 
 @app.command()

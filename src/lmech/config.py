@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,12 +51,26 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
     return out
 
 
+def type_name(annotation: Any) -> str:
+    """A readable type: ``int``, ``list[float]``, ``int | None``, ``one of 'a', 'b'``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin in (Union, UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def describe_fields(config_cls: type[BaseModel], defaults: Mapping[str, Any] | None = None) -> str:
     """One line per accepted key: name, type, default and description."""
     defaults = defaults or {}
     lines = []
     for name, info in config_cls.model_fields.items():
-        kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        kind = type_name(info.annotation)
         default = defaults.get(name, info.default)
         lines.append(f"  {name} ({kind}, default {default!r}): {info.description or ''}".rstrip(": "))
     return "\n".join(lines)

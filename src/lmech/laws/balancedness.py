@@ -241,6 +241,7 @@ LAW = Law(
     plan=plan,
     execute=execute,
     evaluate=evaluate,
+    comparisons=[*SLOPE.values(), *SMALLEST.values()],
     scales={"quick": {}, "full": {"n_lrs": 6, "time": 20.0}},
-    quick_seconds=10.0,
+    quick_seconds=7.0,
 )

@@ -306,6 +306,7 @@ LAW = Law(
     plan=plan,
     execute=execute,
     evaluate=evaluate,
+    comparisons=[*COMPARE_TIMES.values(), COMPARE_ORDER],
     scales={"quick": {}, "full": {"singular_values": [5.0, 3.0, 2.0, 1.2, 0.8, 0.5, 0.3, 0.2], "seeds": 5}},
     quick_seconds=5.0,
 )
