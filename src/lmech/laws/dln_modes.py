@@ -282,7 +282,7 @@ def figure(
     ]
     loss_theory = theory.staircase_loss(lam, np.stack(curves))
     loss = [
-        Series("theory: 1/2 sum (lam - s)^2", grid.tolist(), loss_theory.tolist(), "line", 9),
+        Series("theory: 1/2 sum (lam - s)^2 over teacher modes", grid.tolist(), loss_theory.tolist(), "line", 9),
         Series("measured training loss", *thin(t, rec.series("loss")[1], 60), "dots", 9),
     ]
     return Figure(
