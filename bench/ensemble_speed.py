@@ -5,7 +5,8 @@ Cases (from the foundation issue):
   A. 16 MLPs (16 -> 32 -> 32 -> 1, ReLU) on 256 samples, full-batch GD: overhead-bound; bar: >= 3x the loop.
   B. 32 MLPs (64 -> 128 -> 128 -> 10, ReLU, MSE on one-hot) on all 1797 digits, full-batch GD:
      compute-bound; bar: >= 75% of the ceiling.
-Each contender runs whole GD steps (forward, backward, update) through the same data:
+Each contender runs whole GD steps (forward, backward, update) through the same data (lmech's
+train() also evaluates the loss after the last update: one extra forward pass, counted against it):
   loop           a Python loop over E nn.Modules: backward() and an in-place update
   vmap(grad)     torch.func.vmap(torch.func.grad(loss)) over stacked parameters
   lmech (vmap)   lmech.train.train(ensemble=True): vmap forward, one reverse pass for all members
@@ -75,9 +76,9 @@ def contenders(nets: list[MLP], x: torch.Tensor, y: torch.Tensor, lr: float, ste
     return {
         "loop": loop,
         "vmap(grad)": vmap_grad,
-        "lmech (vmap)": lambda: train(fn, stacked, x, y, loss=mse, optimizer=gd(lr), steps=steps - 1, ensemble=True),
+        "lmech (vmap)": lambda: train(fn, stacked, x, y, loss=mse, optimizer=gd(lr), steps=steps, ensemble=True),
         "lmech (fused)": lambda: train(
-            fn, stacked, x, y, loss=mse, optimizer=gd(lr), steps=steps - 1, ensemble=True, grad_fn=fused
+            fn, stacked, x, y, loss=mse, optimizer=gd(lr), steps=steps, ensemble=True, grad_fn=fused
         ),
     }
 
@@ -158,7 +159,7 @@ def main() -> None:
     x = torch.cat([data.x, data.x_test])
     y = one_hot(torch.cat([data.y, data.y_test]), 10)
     nets = [MLP(64, 128, 2, 10, gen=generator(i)) for i in range(32)]
-    b = run_case("B (compute-bound)", nets, x, y, 5, args.reps, peak)
+    b = run_case("B (compute-bound)", nets, x, y, 8, args.reps, peak)
 
     flops = gd_flops(x.shape[0], [64, 128, 128, 10], 32)
     print(
@@ -171,7 +172,7 @@ def main() -> None:
         keep_freed_memory()
         print("\nafter mallopt (glibc keeps freed memory):")
         nets = [MLP(64, 128, 2, 10, gen=generator(i)) for i in range(32)]
-        run_case("B (compute-bound)", nets, x, y, 5, args.reps, peak)
+        run_case("B (compute-bound)", nets, x, y, 8, args.reps, peak)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def test_unknown_law_exits_2_and_lists_laws(tmp_path):
 def test_unknown_set_key_lists_accepted_keys(tmp_path):
     res = invoke("check", "dln-modes", "--set", "colour=red", "--out", str(tmp_path))
     assert res.exit_code == 2
-    assert "unknown key 'colour'" in res.output and "init_scale (float, default 0.001)" in res.output
+    assert "unknown key 'colour'" in res.output and "lr (float, default 0.001)" in res.output
 
 
 def test_out_of_range_value_names_key_and_constraint(tmp_path):
@@ -163,3 +163,27 @@ def test_interrupted_check_leaves_a_consistent_store_and_resumes(tmp_path, sig):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["runs"]) == 8 and kept_ids <= set(out["runs"])
+
+
+def test_out_must_be_a_folder(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    res = invoke("check", "dln-modes", "--out", str(target))
+    assert res.exit_code == 2 and "is a file" in res.output
+
+
+def test_laws_lists_ids_and_details():
+    res = invoke("laws", "--detail")
+    assert res.exit_code == 0
+    for text in ("dln-modes", "balancedness", "max relative error <= 0.2", "singular_values (list[float]"):
+        assert text in res.output
+
+
+@pytest.mark.slow
+def test_almanac_checks_every_law_and_writes_the_page(tmp_path):
+    res = invoke("almanac", "--quick", "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "almanac.html").read_text()
+    assert "2 of 2 laws hold" in page and "dln-modes" in page and "balancedness" in page
+    assert (tmp_path / "figures" / "dln-modes.png").exists() and (tmp_path / "figures" / "balancedness.png").exists()
+    assert "2 of 2 laws hold" in res.output

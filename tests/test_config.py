@@ -1,6 +1,7 @@
 """Validation at the boundary: errors name the field, the constraint, the value and the source."""
 
 import pytest
+from pydantic import ValidationError
 
 from lmech.config import make_config, parse_assignments, parse_value
 from lmech.core import LmechInputError
@@ -26,7 +27,7 @@ def test_unknown_key_lists_accepted_keys_with_types_and_defaults():
     with pytest.raises(LmechInputError) as err:
         make_config(DLN, overrides={"widht": "3"})
     text = str(err.value)
-    assert "'widht'" in text and "depth (int, default 2)" in text and "init_scale (float, default 0.001)" in text
+    assert "'widht'" in text and "depth (int, default 2)" in text and "lr (float, default 0.001)" in text
 
 
 def test_out_of_range_names_key_constraint_and_source():
@@ -58,5 +59,30 @@ def test_scale_and_seed():
 
 def test_configs_are_frozen():
     cfg = make_config(DLN)
-    with pytest.raises(Exception):  # noqa: B017
+    with pytest.raises(ValidationError):
         cfg.depth = 3
+
+
+def test_non_finite_and_boolean_values_are_refused():
+    with pytest.raises(LmechInputError, match="lr: input should be a finite number"):
+        make_config(DLN, overrides={"lr": "Infinity"})
+    with pytest.raises(LmechInputError, match="depth must be int, not a boolean"):
+        make_config(DLN, overrides={"depth": "true"})
+
+
+def test_a_single_value_for_a_list_key_is_a_one_element_list():
+    cfg = make_config(REGISTRY.get("balancedness"), overrides={"kinds": "relu"})
+    assert cfg.kinds == ["relu"]
+    with pytest.raises(LmechInputError, match="kinds must not repeat"):
+        make_config(REGISTRY.get("balancedness"), overrides={"kinds": "linear,linear"})
+
+
+def test_an_underflowing_init_scale_is_named():
+    with pytest.raises(LmechInputError, match="init_scale=1e-200 makes the initial mode strength underflow"):
+        make_config(DLN, overrides={"init_scale": "1e-200"})
+
+
+def test_default_init_scale_depends_on_depth():
+    assert make_config(DLN).scale == 1e-3
+    deep = make_config(DLN, overrides={"depth": 4})
+    assert 0.01 < deep.scale < 0.5  # the scale that starts the strongest mode at lam_min / 20

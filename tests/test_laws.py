@@ -3,9 +3,12 @@
 
 import math
 
+import numpy as np
 import pytest
 
 import lmech
+from lmech.config import make_config
+from lmech.core import Row, RunRecord
 from lmech.store import RunStore
 
 pytestmark = pytest.mark.slow
@@ -28,8 +31,9 @@ def test_dln_modes_quick_holds():
         {"init": "aligned", "seeds": 1},
         {"init": "aligned", "depth": 3, "init_scale": 0.3, "seeds": 1},
         {"init": "aligned", "depth": 4, "init_scale": 0.4, "seeds": 1},
-        {"depth": 3, "init_scale": 0.07, "seeds": 2},
-        {"depth": 4, "init_scale": 0.05, "width": 32, "seeds": 1},
+        {"depth": 3, "init_scale": 0.07, "width": 16, "seeds": 2},
+        {"depth": 4, "seeds": 2},
+        {"depth": 8, "seeds": 1},
     ],
 )
 def test_dln_modes_holds_across_its_regime(overrides):
@@ -64,8 +68,31 @@ def test_balancedness_deeper_and_wider():
 
 
 def test_balancedness_breaks_near_the_stability_limit():
+    # lr up to 0.4: the ReLU net's drift is no longer linear in lr (measured slope 2.6)
     v = lmech.check("balancedness", overrides={"lr": 0.05})
+    checks = {c.name: c for c in v.checks}
     assert not v.holds and not v.diverged
+    assert not checks["drift slope (relu)"].holds and checks["drift slope (relu)"].measured["slope"] > 1.2
+
+
+def test_dln_modes_reports_a_mode_that_starts_too_strong_instead_of_crashing():
+    # a seed whose drawn s0 of the weakest mode exceeds lam/2 has no half-time: a failing verdict, not a crash
+    law = lmech.REGISTRY.get("dln-modes")
+    cfg = make_config(law, overrides={"singular_values": [2.0, 1.0], "seeds": 1})
+    t = np.linspace(0, 5, 50)
+    rows = [Row(int(i), "time", float(v)) for i, v in enumerate(t)]
+    rows += [Row(int(i), "mode/0", float(2 * v / (1 + v))) for i, v in enumerate(t)]
+    rows += [Row(i, "mode/1", 0.6) for i in range(50)] + [Row(i, "loss", 1.0 / (1 + i)) for i in range(50)]
+    rows += [Row(0, "s0/0", 1e-3), Row(0, "s0/1", 0.6)]  # mode 1 starts above lam/2 = 0.5
+    record = RunRecord(1, "k", {}, "done", None, 0.1, rows)
+    evaluation = law.evaluate(cfg, [record])
+    assert not any(c.holds for c in evaluation.checks)
+    assert "no half-time to predict" in evaluation.regime
+
+
+def test_dln_modes_default_scale_at_depth_keeps_quick_mode_quick():
+    v = lmech.check("dln-modes", overrides={"depth": 6, "seeds": 1})
+    assert v.holds and v.seconds < 30 and v.config["init_scale"] is None
 
 
 def test_divergence_is_a_verdict():

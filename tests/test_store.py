@@ -1,6 +1,7 @@
 """The run store: round trips, atomic runs, refusing files that are not lmech stores."""
 
 import math
+import multiprocessing
 import sqlite3
 
 import pytest
@@ -35,11 +36,8 @@ def test_a_failed_write_leaves_no_half_run(store):
         yield Row(0, "x", 1.0)
         raise KeyboardInterrupt  # interrupted in the middle of writing rows
 
-    class Exploding(RunResult):
-        pass
-
     with pytest.raises(KeyboardInterrupt):
-        store.record(_spec(), Exploding("done", rows(), 0.1), 0.0)
+        store.record(_spec(), RunResult("done", rows(), 0.1), 0.0)
     assert store.runs() == [] and store.find([_spec().key]) == {}
     assert store._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 0
 
@@ -81,6 +79,33 @@ def test_foreign_sqlite_is_refused(tmp_path):
         RunStore(path)
 
 
-def test_directory_and_unreadable(tmp_path):
+def test_a_directory_is_refused(tmp_path):
     with pytest.raises(StoreError, match="is a directory"):
         RunStore(tmp_path)
+
+
+def test_a_job_is_stored_whole_or_not_at_all(store):
+    def rows():
+        yield Row(0, "x", 1.0)
+        raise KeyboardInterrupt
+
+    good = RunResult("done", [Row(0, "x", 1.0)], 0.1)
+    with pytest.raises(KeyboardInterrupt):
+        store.record_job([(_spec(0), good), (_spec(1), RunResult("done", rows(), 0.1))], 0.0)
+    assert store.runs() == []  # the first run of the job was rolled back with the second
+
+
+def _open(path):
+    try:
+        RunStore(path).close()
+        return "ok"
+    except Exception as exc:  # reported, not raised, across the process boundary
+        return repr(exc)
+
+
+def test_processes_opening_a_new_store_together_all_succeed(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(20):
+        path = tmp_path / f"{trial}.db"
+        with ctx.Pool(2) as pool:
+            assert pool.map(_open, [path, path]) == ["ok", "ok"]

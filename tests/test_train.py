@@ -7,7 +7,7 @@ from torch import nn
 from lmech.core import LmechInputError
 from lmech.data import generator, mlp_teacher
 from lmech.nets import MLP, ensemble, functional, member
-from lmech.train import LOSSES, adam, gd, gradients, mlp_gradients, mse, record_steps, sgd, train
+from lmech.train import LOSSES, OPTIMIZERS, adam, gd, gradients, mlp_gradients, mse, record_steps, sgd, train
 
 
 def test_gd_on_linear_regression_reaches_least_squares():
@@ -44,6 +44,7 @@ def test_ensemble_training_equals_separate_training():
         f1, p1 = functional(net)
         alone = train(f1, p1, data.x, data.y, loss=mse, optimizer=sgd(0.05, momentum=0.9), steps=50)
         for k in p1:
+            # float32: batched and single matmuls round differently (~1e-7 per op), over 50 momentum steps
             torch.testing.assert_close(together.params[k][i], alone.params[k], rtol=1e-5, atol=1e-6)
 
 
@@ -149,3 +150,25 @@ def test_fused_training_matches_autograd_training_with_minibatches():
 def test_fused_rejects_what_it_does_not_implement():
     with pytest.raises(LmechInputError, match="activation relu, tanh or linear"):
         mlp_gradients(2, "gelu")
+
+
+def test_optimizer_registry_and_bad_lr():
+    assert set(OPTIMIZERS) == {"gd", "sgd", "adam"}
+    for make in OPTIMIZERS.values():
+        with pytest.raises(LmechInputError, match="lr must be a positive number"):
+            make(0.0)
+
+
+def test_the_last_step_costs_a_forward_pass_only():
+    calls = []
+    data = mlp_teacher(4, 16, gen=generator(0))
+    fn, params = functional(MLP(4, 8, 1, 1, gen=generator(1)))
+    counting = gradients(fn, mse)
+
+    def grad_fn(p, x, y):
+        calls.append(1)
+        return counting(p, x, y)
+
+    out = train(fn, params, data.x, data.y, loss=mse, optimizer=gd(0.1), steps=7, grad_fn=grad_fn, record=[0, 7])
+    assert len(calls) == 7 and out.steps == 7
+    assert [r.step for r in out.members[0].rows if r.name == "loss"] == [0, 7]

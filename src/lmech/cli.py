@@ -52,9 +52,19 @@ def user_errors() -> Iterator[None]:
     except LmechInputError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         raise typer.Exit(2) from None
+    except OSError as exc:  # writing figures or pages
+        err_console.print(f"[bold red]error:[/] cannot write {exc.filename or 'output'}: {exc.strerror}", markup=True)
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted: finished runs are kept in the store; run the command again to complete")
         raise typer.Exit(130) from None
+
+
+def output_folder(out: Path) -> Path:
+    """``--out`` must be a folder or not exist yet (checked before any training)."""
+    if out.exists() and not out.is_dir():
+        raise LmechInputError(f"--out {out} is a file; give a folder (it is created if missing)")
+    return out
 
 
 def store_path(store: Path | None, out: Path) -> Path:
@@ -121,6 +131,7 @@ def check(
 ) -> None:
     """Check one law: exit 0 when it holds, 1 when it does not (or a run diverged), 2 on bad input."""
     with user_errors():
+        output_folder(out)
         overrides = parse_assignments(set_ or [])
         with RunStore(store_path(store, out)) as db, progress_bar(f"{law}: runs") as update:
             verdict = run_check(law, "quick" if quick else "full", seed, overrides, db, jobs=jobs, progress=update)
@@ -169,7 +180,7 @@ def almanac(
     """Check every registered law, print the verdict table, write OUT/almanac.html with figures."""
     scale = "quick" if quick else "full"
     verdicts = []
-    with user_errors(), RunStore(store_path(store, out)) as db:
+    with user_errors(), RunStore(store_path(store, output_folder(out))) as db:
         for law in REGISTRY:
             with progress_bar(f"{law.id}: runs") as update:
                 verdict = run_check(law.id, scale, 0, None, db, jobs=jobs, progress=update)
@@ -270,7 +281,9 @@ def report(
     scale: Annotated[str | None, typer.Option("--scale", help="only verdicts at this scale (quick or full)")] = None,
 ) -> None:
     """Redraw every figure and OUT/almanac.html from the store alone."""
-    with user_errors(), RunStore(_existing(store_path(store, out))) as db:
+    with user_errors(), RunStore(_existing(store_path(store, output_folder(out)))) as db:
+        if scale not in (None, "quick", "full"):
+            raise LmechInputError(f"--scale must be quick or full; got {scale!r}")
         page = write_almanac(db, out, scale)
     out_console.print(f"wrote {page}")
 

@@ -21,7 +21,7 @@ from lmech.core import Law, LmechInputError
 class LawConfig(BaseModel):
     """Base of every law's config: frozen, no unknown fields, JSON round-trip for provenance."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     seed: int = Field(0, ge=0, description="base random seed")
 
@@ -91,11 +91,31 @@ def make_config(law: Law, scale: str = "quick", seed: int = 0, overrides: Mappin
             f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for law "
             f"{law.id!r}; accepted keys:\n{describe_fields(cls, base)}"
         )
-    values = {k: parse_value(v) if isinstance(v, str) else v for k, v in overrides.items()}
+    values = {
+        k: _coerce(cls.model_fields[k].annotation, parse_value(v) if isinstance(v, str) else v)
+        for k, v in overrides.items()
+    }
+    for key, value in values.items():
+        if isinstance(value, bool) and bool not in _leaf_types(cls.model_fields[key].annotation):
+            raise LmechInputError(
+                f"{key} must be {type_name(cls.model_fields[key].annotation)}, not a boolean; got {overrides[key]!r}"
+            )
     try:
         return cls(**{**base, **values})
     except ValidationError as exc:
         raise LmechInputError(_explain(law.id, exc, overrides)) from None
+
+
+def _coerce(annotation: Any, value: Any) -> Any:
+    """A single value given for a list field becomes a one-element list (``--set kinds=relu``)."""
+    if get_origin(annotation) is list and not isinstance(value, (list, tuple)):
+        return [value]
+    return value
+
+
+def _leaf_types(annotation: Any) -> set:
+    args = get_args(annotation)
+    return set().union(*(_leaf_types(a) for a in args)) if args else {annotation}
 
 
 def _explain(law_id: str, exc: ValidationError, raw: Mapping[str, Any]) -> str:

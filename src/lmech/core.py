@@ -16,6 +16,35 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import torch
+
+# --------------------------------------------------------------------------------------------
+# Tensors and randomness
+
+Params = dict[str, torch.Tensor]
+"""Named parameter tensors (stacked along a leading member axis for ensembles)."""
+Fn = Callable[[Params, torch.Tensor], torch.Tensor]
+"""A functional model: fn(params, x) -> outputs."""
+
+DATA, INIT, BATCHES = 0, 1, 2
+"""Random streams: a run's data, its initialisation and its minibatch order never share numbers."""
+
+
+def generator(seed: int, *stream: int) -> torch.Generator:
+    """A CPU generator for ``seed`` and an optional stream path (e.g. ``generator(seed, INIT, member)``),
+    derived with numpy's SeedSequence so that distinct paths give independent streams. Library
+    code takes generators explicitly and never touches the global seed."""
+    if not stream:
+        return torch.Generator().manual_seed(int(seed))
+    state = np.random.SeedSequence([int(seed), *map(int, stream)]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
+
+
+def random_orthogonal(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """An (n, k) matrix with orthonormal columns, Haar-distributed (QR with sign fix), float64."""
+    q, r = torch.linalg.qr(torch.randn(n, k, generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -31,11 +60,10 @@ class LmechInputError(ValueError):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What an observable may look at after a training step.
+    """What an observable may look at after ``step`` updates (before the next one).
 
-    ``params`` maps names to tensors (stacked along a leading ensemble axis when ``member`` is
-    not None); ``fn(params, x)`` is the functional model; ``time`` is gradient-flow time
-    (sum of learning rates so far).
+    ``params`` maps names to one model's tensors; ``fn(params, x)`` is the functional model;
+    ``time`` is gradient-flow time (lr * step); ``loss`` the training loss at these parameters.
     """
 
     step: int

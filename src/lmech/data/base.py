@@ -8,6 +8,10 @@ from typing import Any
 
 import torch
 
+from lmech.core import generator
+
+__all__ = ["Dataset", "generator", "one_hot"]
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -28,8 +32,3 @@ class Dataset:
 def one_hot(labels: torch.Tensor, classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(n,) class indices -> (n, classes) one-hot targets."""
     return torch.nn.functional.one_hot(labels.long(), classes).to(dtype)
-
-
-def generator(seed: int) -> torch.Generator:
-    """A CPU generator seeded explicitly (library code never touches the global seed)."""
-    return torch.Generator().manual_seed(int(seed))

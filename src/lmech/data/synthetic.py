@@ -7,14 +7,8 @@ from collections.abc import Sequence
 
 import torch
 
-from lmech.core import LmechInputError
+from lmech.core import LmechInputError, random_orthogonal
 from lmech.data.base import Dataset
-
-
-def random_orthogonal(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
-    """An (n, k) matrix with orthonormal columns, Haar-distributed (QR with sign fix), float64."""
-    q, r = torch.linalg.qr(torch.randn(n, k, generator=gen, dtype=torch.float64))
-    return q * torch.sign(torch.diagonal(r))
 
 
 def whiten(x: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,8 @@ from pydantic import Field, model_validator
 
 from lmech.config import LawConfig
 from lmech.core import (
+    DATA,
+    INIT,
     Evaluation,
     Figure,
     Law,
@@ -60,6 +62,8 @@ class Config(LawConfig):
 
     @model_validator(mode="after")
     def _budget(self) -> Config:
+        if len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"kinds must not repeat; got {self.kinds}")
         if self.time / self.lr > 1_000_000:
             raise ValueError(f"time / lr = {self.time / self.lr:.3g} steps at the smallest lr; keep it <= 1e6")
         if "linear" in self.kinds and self.n_samples < self.dim:
@@ -85,7 +89,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
 
 
 def _run(c: Mapping[str, Any]) -> RunResult:
-    dtype, gen = DTYPES[c["dtype"]], generator(c["seed"])
+    dtype, gen = DTYPES[c["dtype"]], generator(c["seed"], INIT)
     with torch_threads(1):
         if c["kind"] == "linear":
             data = linear_teacher(
@@ -93,7 +97,7 @@ def _run(c: Mapping[str, Any]) -> RunResult:
                 c["dim"],
                 [3.0, 2.0, 1.0, 0.5][: c["dim"]],
                 c["n_samples"],
-                gen=generator(c["seed"] + 10_000),
+                gen=generator(c["seed"], DATA),
                 dtype=dtype,
             )
             net = deep_linear(
@@ -101,7 +105,7 @@ def _run(c: Mapping[str, Any]) -> RunResult:
             )
             observable = invariant_drift("linear", [f"{i}.weight" for i in range(c["depth"])])
         else:
-            data = mlp_teacher(c["dim"], c["n_samples"], gen=generator(c["seed"] + 10_000), dtype=dtype)
+            data = mlp_teacher(c["dim"], c["n_samples"], gen=generator(c["seed"], DATA), dtype=dtype)
             net = MLP(c["dim"], c["width"], c["depth"], 1, gen=gen, dtype=dtype)
             observable = invariant_drift(
                 "neuron",

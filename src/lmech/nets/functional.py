@@ -8,14 +8,13 @@ that ``torch.func.vmap`` maps over.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
-Params = dict[str, torch.Tensor]
-Fn = Callable[[Params, torch.Tensor], torch.Tensor]
+from lmech.core import Fn, Params
 
 
 def functional(module: nn.Module) -> tuple[Fn, Params]:

@@ -7,8 +7,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from lmech.core import LmechInputError
-from lmech.data.synthetic import random_orthogonal
+from lmech.core import LmechInputError, random_orthogonal
 
 
 def deep_linear(

@@ -15,8 +15,7 @@ from itertools import pairwise
 
 import torch
 
-from lmech.core import Observable, Snapshot
-from lmech.nets.functional import Params
+from lmech.core import Observable, Params, Snapshot
 
 
 def linear_invariants(params: Params, weights: Sequence[str]) -> list[torch.Tensor]:

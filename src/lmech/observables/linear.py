@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lmech.core import Observable, Snapshot, stateless
-from lmech.nets.functional import Fn, Params
+from lmech.core import Fn, Observable, Params, Snapshot, stateless
 
 
 def end_to_end_map(fn: Fn, params: Params, dim_in: int) -> torch.Tensor:

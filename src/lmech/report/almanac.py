@@ -35,10 +35,13 @@ def figure_path(out_dir: Path, law: str) -> Path:
 
 
 def render_verdict(verdict: Verdict, out_dir: str | Path) -> Path | None:
-    """Draw one verdict's figure into ``out_dir/figures/<law>.png``."""
+    """Draw one verdict's figure into ``out_dir/figures/<law>.png`` (a verdict without a figure,
+    e.g. a diverged run, removes the stale one)."""
+    path = figure_path(Path(out_dir), verdict.law)
     if verdict.figure is None:
+        path.unlink(missing_ok=True)
         return None
-    return render(verdict.figure, figure_path(Path(out_dir), verdict.law))
+    return render(verdict.figure, path)
 
 
 def write_almanac(store: RunStore, out_dir: str | Path, scale: str | None = None) -> Path:

@@ -13,7 +13,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,9 @@ class RunStore:
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0)
             self._db.execute("PRAGMA foreign_keys = ON")
+            _patiently(self._init_schema)
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._init_schema()
+                _patiently(lambda: self._db.execute("PRAGMA journal_mode = WAL"))
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"store {self.path} cannot be read as an lmech store ({exc}); "
@@ -100,23 +100,40 @@ class RunStore:
             ) from None
 
     def _init_schema(self) -> None:
+        """Check, or create, the schema inside one IMMEDIATE transaction: processes opening a new
+        file at the same time see either no tables or the whole schema, never half of it."""
+        db = self._db
+        db.isolation_level = None  # manual transactions for this block
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_or_create()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.isolation_level = ""  # back to the module's implicit transactions
+
+    def _check_or_create(self) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "meta" not in tables:
             raise StoreError(
                 f"store {self.path} is an SQLite file but not an lmech store "
                 f"(tables: {', '.join(sorted(tables))}); it was left untouched"
             )
-        if tables:
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None or row[0] != SCHEMA_VERSION:
-                raise StoreError(
-                    f"store {self.path} has schema {row and row[0]!r}, this lmech "
-                    f"reads schema {SCHEMA_VERSION!r}; it was left untouched"
-                )
-            return
-        with self._db:
-            self._db.executescript(_SCHEMA)
+        if not tables:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            return
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema {row and row[0]!r}, this lmech "
+                f"reads schema {SCHEMA_VERSION!r}; it was left untouched"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -131,31 +148,37 @@ class RunStore:
 
     def record(self, spec: RunSpec, result: RunResult, started: float) -> int:
         """Write one finished run and its rows in one transaction; returns the run id."""
-        cfg = json.dumps(to_jsonable(spec.config), sort_keys=True)
+        return self.record_job([(spec, result)], started)[0]
+
+    def record_job(self, runs: Sequence[tuple[RunSpec, RunResult]], started: float) -> list[int]:
+        """Write the runs of one job (trained together) and their rows in one transaction, so a
+        job is stored whole or not at all; returns the run ids."""
         with self._db:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO runs (key, law, version, seed, config, status, diverged_step,"
-                " started, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    spec.key,
-                    spec.law,
-                    spec.version,
-                    spec.config.get("seed"),
-                    cfg,
-                    result.status,
-                    result.diverged_step,
-                    started,
-                    result.seconds,
-                ),
-            )
-            if cur.rowcount == 0:  # another writer recorded the same run first
-                return self._db.execute("SELECT id FROM runs WHERE key=?", (spec.key,)).fetchone()[0]
-            run_id = cur.lastrowid
-            self._db.executemany(
-                "INSERT INTO rows VALUES (?, ?, ?, ?)",
-                ((run_id, int(r.step), r.name, _real(r.value)) for r in result.rows),
-            )
-        return run_id
+            return [self._insert(spec, result, started) for spec, result in runs]
+
+    def _insert(self, spec: RunSpec, result: RunResult, started: float) -> int:
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO runs (key, law, version, seed, config, status, diverged_step,"
+            " started, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                spec.key,
+                spec.law,
+                spec.version,
+                spec.config.get("seed"),
+                json.dumps(to_jsonable(spec.config), sort_keys=True),
+                result.status,
+                result.diverged_step,
+                started,
+                result.seconds,
+            ),
+        )
+        if cur.rowcount == 0:  # another writer recorded the same run first
+            return self._db.execute("SELECT id FROM runs WHERE key=?", (spec.key,)).fetchone()[0]
+        self._db.executemany(
+            "INSERT INTO rows VALUES (?, ?, ?, ?)",
+            ((cur.lastrowid, int(r.step), r.name, _real(r.value)) for r in result.rows),
+        )
+        return cur.lastrowid
 
     def find(self, keys: Iterable[str]) -> dict[str, RunRecord]:
         """The finished runs among ``keys``, by key."""
@@ -276,6 +299,19 @@ def _verdict(row: Sequence[Any]) -> Verdict:
         prediction=Prediction(**said["prediction"]) if said["prediction"] else None,
         measurement=said["measurement"],
     )
+
+
+def _patiently(action: Callable[[], Any], seconds: float = 30.0) -> Any:
+    """Run ``action``, retrying while another process holds the lock (SQLite does not always call
+    its busy handler when a new file is being set up by two processes at once)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _real(value: float) -> float | None:

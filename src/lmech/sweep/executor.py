@@ -1,8 +1,8 @@
 """Run a law's jobs through the store: reuse finished runs, compute the missing ones.
 
-Jobs run serially or on a local process pool (``jobs > 1``). Each finished run is written
-to the store as soon as its job completes, in one transaction, so an interrupted check
-loses only the jobs in flight and the next invocation completes the rest.
+Jobs run serially or on a local process pool (``jobs > 1``). Each finished job is written
+to the store as soon as it completes, all its runs in one transaction, so an interrupted
+check loses only the jobs in flight and the next invocation completes the rest.
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ def execute(
         nonlocal finished
         if len(results) != len(job):
             raise RuntimeError(f"law {law.id} returned {len(results)} results for {len(job)} runs")
-        for spec, result in zip(job, results, strict=True):
-            store.record(spec, result, started)
+        store.record_job(list(zip(job, results, strict=True)), started)
         finished += len(job)
         if progress:
             progress(finished, total)

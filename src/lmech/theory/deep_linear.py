@@ -126,13 +126,8 @@ def effective_initial_strength(weights: Sequence[np.ndarray], u: np.ndarray, v: 
     u, v = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
     if len(ws) == 2:
         growing = (ws[0] @ v + ws[1].T @ u) / 2  # (h, r)
-        basis = np.linalg.qr(growing)[0]  # column k spans the first k+1 modes' growing vectors
-        return np.array(
-            [
-                np.sum((g - b[:, :k] @ (b[:, :k].T @ g)) ** 2)
-                for k, (g, b) in enumerate(zip(growing.T, [basis] * growing.shape[1], strict=True))
-            ]
-        )
+        basis = np.linalg.qr(growing)[0]  # columns :k span the k strongest modes' growing vectors
+        return np.array([np.sum((g - basis[:, :k] @ (basis[:, :k].T @ g)) ** 2) for k, g in enumerate(growing.T)])
     depth, widths = len(ws), [w.shape[0] for w in ws[:-1]]
     taken = [np.zeros((h, 0)) for h in widths]  # hidden directions claimed by stronger modes, per layer
     out = np.empty(u.shape[1])

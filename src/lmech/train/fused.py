@@ -22,9 +22,8 @@ from collections.abc import Callable
 
 import torch
 
-from lmech.core import LmechInputError
+from lmech.core import LmechInputError, Params
 
-Params = dict[str, torch.Tensor]
 Gradients = Callable[[Params, torch.Tensor, torch.Tensor], tuple[Params, torch.Tensor]]
 
 _threshold_backward = torch.ops.aten.threshold_backward.grad_input
@@ -48,7 +47,7 @@ def mlp_gradients(depth: int, activation: str = "relu", loss: str = "mse", prefi
         buf = buffers.get(key)
         if buf is None:
             buffers.clear()  # one batch size at a time: free the old buffers first
-            buf = buffers[key] = _allocate(weights, x)
+            buf = buffers[key] = _allocate(weights, x, biases[0] is not None)
         with torch.no_grad():
             hidden = _forward(weights, biases, x, activation, buf)
             losses, d_out = _loss_grad(hidden[-1], y, loss, buf)
@@ -63,7 +62,7 @@ def mlp_gradients(depth: int, activation: str = "relu", loss: str = "mse", prefi
     return step
 
 
-def _allocate(weights: list[torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+def _allocate(weights: list[torch.Tensor], x: torch.Tensor, bias: bool) -> dict[str, torch.Tensor]:
     """Buffers for one batch size: activations, output, and the gradients of every layer."""
     n, ens, opts = x.shape[0], weights[0].shape[0], {"dtype": x.dtype}
     buf = {"wide": torch.empty(n, ens * weights[0].shape[1], **opts)}  # layer 1, members side by side
@@ -75,7 +74,8 @@ def _allocate(weights: list[torch.Tensor], x: torch.Tensor) -> dict[str, torch.T
     buf["d_out"] = torch.empty_like(buf["out"])
     for i, w in enumerate(weights):
         buf[f"dw{i}"] = torch.empty_like(w)
-        buf[f"db{i}"] = torch.empty(w.shape[0], w.shape[1], **opts)
+        if bias:
+            buf[f"db{i}"] = torch.empty(w.shape[0], w.shape[1], **opts)
     return buf
 
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch.func import vmap
 
-from lmech.core import Observable, Row, Snapshot
-from lmech.nets.functional import Fn, Params, member
+from lmech.core import Fn, Observable, Params, Row, Snapshot
+from lmech.nets.functional import member
 from lmech.train.optim import Optimizer
 from lmech.train.recorder import Recorder
 
@@ -85,6 +85,7 @@ def train(
     """
     n_members = next(iter(params.values())).shape[0] if ensemble else 1
     step_fn = grad_fn or gradients(fn, loss, ensemble)
+    loss_only = losses_of(fn, loss, ensemble)  # the last step needs the loss, not a gradient
     recorders = [Recorder(observables, record) for _ in range(n_members)]
     outcomes = [MemberOutcome([]) for _ in range(n_members)]
     alive = n_members
@@ -95,7 +96,7 @@ def train(
     for step in range(steps + 1):
         idx = next(batches)
         xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-        grads, losses = step_fn(params, xb, yb)
+        grads, losses = (None, loss_only(params, xb, yb)) if step == steps else step_fn(params, xb, yb)
         losses = losses.reshape(n_members)
         finite = torch.isfinite(losses).tolist()
         for i, ok in enumerate(finite):
@@ -113,6 +114,18 @@ def train(
         with torch.no_grad():
             params, state = optimizer.update(grads, state, params)
     return TrainResult(params, outcomes, step, time.perf_counter() - start)
+
+
+def losses_of(fn: Fn, loss: Loss, ensemble: bool = False):
+    """``(params, x, y) -> losses`` (one per ensemble member), forward only."""
+    forward = vmap(fn, in_dims=(0, None)) if ensemble else fn
+    per_member = vmap(loss, in_dims=(0, None)) if ensemble else loss
+
+    def evaluate(params: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return per_member(forward(params, xb), yb)
+
+    return evaluate
 
 
 def gradients(fn: Fn, loss: Loss, ensemble: bool = False):

@@ -11,9 +11,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lmech.core import LmechInputError
-
-Params = dict[str, torch.Tensor]
+from lmech.core import LmechInputError, Params
 
 
 class Optimizer(NamedTuple):
