@@ -46,6 +46,10 @@ def test_ordering_counts_inversions_per_row():
     out = c([[1, 2, 3], [1, 2, 3]], [[1, 2, 3], [3, 2, 1]])
     assert not out.holds and out.error == 3
     assert not c([1, 2], [1, math.inf]).holds
+    # with a resolution, pairs the prediction puts within 5% of each other are ties
+    coarse = Ordering("o", "why", resolution=0.05)
+    assert coarse([1.0, 1.02, 2.0], [1.03, 1.01, 2.1]).holds
+    assert not coarse([1.0, 1.2, 2.0], [1.3, 1.1, 2.1]).holds
 
 
 def test_threshold_both_sides():

@@ -195,11 +195,14 @@ class Ordering:
     """Holds when the measured values are ranked exactly as the predicted ones (each row
     separately for 2-d input, e.g. one row per seed).
 
-    The error is the number of discordant pairs (Kendall's inversion count); tolerance 0.
+    Only pairs the prediction resolves count: pairs whose predicted values differ by less than
+    ``resolution`` (relative to the larger) are ties at the prediction's stated accuracy. The
+    error is the number of discordant resolved pairs (Kendall's inversion count); tolerance 0.
     """
 
     name: str
     rationale: str
+    resolution: float = 0.0
 
     def __call__(self, predicted: Any, measured: Any) -> Check:
         p, m = np.atleast_2d(_as_array(predicted)), np.atleast_2d(_as_array(measured))
@@ -207,17 +210,13 @@ class Ordering:
             inversions = math.inf
         else:
             i, j = np.triu_indices(p.shape[1], k=1)
-            inversions = float(np.sum(np.sign(p[:, i] - p[:, j]) != np.sign(m[:, i] - m[:, j])))
-        return Check(
-            self.name,
-            inversions == 0,
-            predicted,
-            measured,
-            inversions,
-            0,
-            "discordant pairs between measured and predicted order",
-            self.rationale,
-        )
+            gap = np.abs(p[:, i] - p[:, j]) / np.maximum(np.abs(p[:, i]), np.abs(p[:, j]))
+            discordant = np.sign(p[:, i] - p[:, j]) != np.sign(m[:, i] - m[:, j])
+            inversions = float(np.sum(discordant & (gap > self.resolution)))
+        metric = "discordant pairs between measured and predicted order"
+        if self.resolution:
+            metric += f" (pairs predicted within {self.resolution:.0%} of each other are ties)"
+        return Check(self.name, inversions == 0, predicted, measured, inversions, 0, metric, self.rationale)
 
 
 @dataclass(frozen=True)
@@ -290,7 +289,9 @@ def describe_comparison(c: Comparison) -> str:
         case RatioWindow():
             what = f"measured/predicted in [{c.low:g}, {c.high:g}]"
         case Ordering():
-            what = "measured order equals predicted order"
+            what = "measured order equals predicted order" + (
+                f" (resolved pairs: predicted > {c.resolution:.0%} apart)" if c.resolution else ""
+            )
         case Threshold():
             what = f"measured {'<=' if c.below else '>='} {c.bound:g}"
         case SlopeWindow():

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
+from scipy.stats import chi2
 
 from lmech.config import LawConfig
 from lmech.core import (
@@ -155,11 +156,21 @@ def expected_s0(cfg: Config, stronger: int = 0) -> float:
 
 
 def auto_steps(cfg: Config) -> int:
-    """Steps for the slowest mode to reach 95% of its strength, with a margin for seed-to-seed
-    fluctuations of its plateau (10%; 50% for random init at depth >= 3), at least MIN_STEPS."""
+    """Steps for the slowest mode to reach 95% of its strength in (almost) every seed, plus 10%.
+
+    Random init at depth 2: the weakest mode's s0 is (sigma^2 / 2) chi^2 with h - r + 1 degrees of
+    freedom (after the stronger modes' directions are projected out); budget for its 0.1% quantile,
+    which matters when few hidden directions are left (at h = 4 with 3 modes the median seed
+    needed 30% less time than seed 0). Depth >= 3: 50% margin over the expectation."""
     lam = cfg.singular_values
-    t95 = theory.time_to_reach(min(lam), expected_s0(cfg, len(lam) - 1), 0.95, cfg.depth)
-    margin = 1.5 if cfg.init == "random" and cfg.depth >= 3 else 1.1
+    s0 = expected_s0(cfg, len(lam) - 1)
+    margin = 1.1
+    if cfg.init == "random" and cfg.depth == 2:
+        free = max(cfg.hidden - len(lam) + 1, 1)
+        s0 *= chi2.ppf(1e-3, free) / free
+    elif cfg.init == "random":
+        margin = 1.5
+    t95 = theory.time_to_reach(min(lam), s0, 0.95, cfg.depth)
     return max(math.ceil(margin * t95 / cfg.lr), MIN_STEPS)
 
 
@@ -225,7 +236,7 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         t = rec.series("time")[1]
         measured.append([first_crossing(t, rec.series(f"mode/{k}")[1], lv / 2) for k, lv in enumerate(lam)])
     tol = ALIGNED_TOL if cfg.init == "aligned" else RANDOM_TOL
-    checks = [COMPARE_TIMES[cfg.init](predicted, measured), COMPARE_ORDER(predicted, measured)]
+    checks = [COMPARE_TIMES[cfg.init](predicted, measured), COMPARE_ORDER[cfg.init](predicted, measured)]
     prediction = Prediction(
         "half-time t_1/2 of each mode (s_mu = lam_mu / 2)",
         predicted,
@@ -261,7 +272,16 @@ COMPARE_TIMES = {
         "aligned init follows the ODE exactly; what remains is GD's O(lr * lam) discretisation",
     ),
 }
-COMPARE_ORDER = Ordering("learning order", "modes are learned in order of strength: exact, for every seed")
+COMPARE_ORDER = {
+    init: Ordering(
+        "learning order",
+        "modes are learned in the predicted order, exactly, for every seed: the order of strength when the "
+        "initial strengths are equal; at depth >= 3 with random init s0 enters as a power and can invert it. "
+        "Pairs predicted closer than the half-time tolerance are not resolved by the theory",
+        COMPARE_TIMES[init].tolerance,
+    )
+    for init in ("random", "aligned")
+}
 
 
 def regime(cfg: Config, records: Sequence[RunRecord], predicted: list[list[float]], measured: list[list[float]]) -> str:
@@ -281,6 +301,12 @@ def regime(cfg: Config, records: Sequence[RunRecord], predicted: list[list[float
         )
     if expected_s0(cfg) > min(lam) / 4:
         text += "; init not small (s0 > lam_min / 4): the small-init prediction loses accuracy"
+    inverted = sum(1 for row in measured for a, b in pairwise(row) if math.isfinite(a) and b < a)
+    if inverted:
+        text += (
+            f"; {inverted} adjacent pair(s) of modes were learned out of strength order (weaker first), "
+            "as their initial strengths predicted"
+        )
     too_big = sorted({k for row in predicted for k, val in enumerate(row) if not math.isfinite(val)})
     if too_big:
         text += (
@@ -348,7 +374,7 @@ LAW = Law(
     plan=plan,
     execute=execute,
     evaluate=evaluate,
-    comparisons=[*COMPARE_TIMES.values(), COMPARE_ORDER],
+    comparisons=[*COMPARE_TIMES.values(), *COMPARE_ORDER.values()],
     scales={"quick": {}, "full": {"singular_values": [5.0, 3.0, 2.0, 1.2, 0.8, 0.5, 0.3, 0.2], "seeds": 5}},
     quick_seconds=5.0,
 )
