@@ -26,8 +26,8 @@ Params = dict[str, torch.Tensor]
 Fn = Callable[[Params, torch.Tensor], torch.Tensor]
 """A functional model: fn(params, x) -> outputs."""
 
-DATA, INIT, BATCHES = 0, 1, 2
-"""Random streams: a run's data, its initialisation and its minibatch order never share numbers."""
+DATA, INIT = 0, 1
+"""Random streams: a run's data and its initialisation never share numbers."""
 
 
 def generator(seed: int, *stream: int) -> torch.Generator:
