@@ -1,8 +1,8 @@
 """The registered laws, one module each."""
 
 from lmech.core import Registry
-from lmech.laws import balancedness, dln_modes, eigenlearning, kernel_scaling
+from lmech.laws import balancedness, dln_modes, double_descent, eigenlearning, kernel_scaling
 
-REGISTRY = Registry([dln_modes.LAW, balancedness.LAW, eigenlearning.LAW, kernel_scaling.LAW])
+REGISTRY = Registry([dln_modes.LAW, balancedness.LAW, eigenlearning.LAW, kernel_scaling.LAW, double_descent.LAW])
 
 __all__ = ["REGISTRY"]

@@ -12,6 +12,7 @@ Verdict: relative error of the mean below 5% (synthetic) and 10% (digits) for n 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -99,7 +100,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
 
 
 def _run(c: Mapping[str, Any]) -> RunResult:
-    gen = generator(c["seed"], DATA, c["n"], round(c["ridge"] * 1e12))
+    gen, start = generator(c["seed"], DATA, c["n"], round(c["ridge"] * 1e12)), time.perf_counter()
     with torch_threads(1):
         if c["kind"] == "synthetic":
             lam, v = power_law(c["modes"], c["capacity"], c["source"])
@@ -107,7 +108,7 @@ def _run(c: Mapping[str, Any]) -> RunResult:
         else:
             kernel = digits_ntk(c["depth"], c["weight_std"], c["bias_std"])
             errors = pool_errors(kernel, digits_pool()[1], c["n"], 0.0, c["draws"], gen)
-    return RunResult("done", [Row(i, "test_mse", e) for i, e in enumerate(errors)], 0.0)
+    return RunResult("done", [Row(i, "test_mse", e) for i, e in enumerate(errors)], time.perf_counter() - start)
 
 
 def _curve(records: Sequence[RunRecord], kind: str, ridge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
