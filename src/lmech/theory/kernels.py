@@ -66,7 +66,7 @@ def kernels(
     depth: int,
     activation: Activation = "relu",
     weight_std: float = 1.0,
-    bias_std: float = 0.0,
+    bias_std: float | None = 0.0,
     parametrization: str = "ntk",
     width: int | None = None,
     dtype: torch.dtype = torch.float64,
@@ -75,15 +75,17 @@ def kernels(
     """NNGP and NTK of ``depth`` hidden layers + linear readout between rows of x1 (n1, d) and x2 (n2, d).
 
     ``x2=None`` means x1 with itself: the result is exactly symmetric and only the upper block
-    triangle is computed. ``width`` (the hidden fan-in) is needed for the standard-parametrization
-    NTK only. ``quadrature_points``: Gauss-Hermite nodes per dimension for activations without a closed
-    form (None: refined automatically, see ``_Quadrature``).
+    triangle is computed. ``bias_std=None``: layers without biases (differs from 0.0 only in the
+    standard-parametrization NTK, where a bias adds d f/d b = 1). ``width`` (the hidden fan-in) is
+    needed for the standard-parametrization NTK only. ``quadrature_points``: nodes per dimension for
+    activations without a closed form (None: refined automatically, see ``_Quadrature``).
     Assumes: infinite width, Gaussian init W ~ N(0, W_std^2 / fan_in), b ~ N(0, b_std^2).
     """
     a, b = _inputs(x1, x2, dtype)
     _check_network(depth, weight_std, bias_std, parametrization, width)
     dual = _dual(activation, quadrature_points)
-    w2, b2 = float(weight_std) ** 2, float(bias_std) ** 2
+    w2, b2 = float(weight_std) ** 2, float(bias_std or 0.0) ** 2
+    bias_gradient = 0.0 if bias_std is None else 1.0  # standard NTK: d f / d b = 1 for a layer that has biases
     fan_ins = [a.shape[1]] + [width or 0] * depth
     diag_a, diag_b = _diagonal(a, dual, depth, w2, b2), _diagonal(b if b is not None else a, dual, depth, w2, b2)
     rows = a.shape[0]
@@ -101,8 +103,7 @@ def kernels(
             [d[start:stop] for d in diag_a],
             [d[first:] for d in diag_b],
             dual,
-            w2,
-            b2,
+            (w2, b2, bias_gradient),
             parametrization,
             fan_ins,
             same=b is None,
@@ -118,9 +119,10 @@ def kernels(
     return Kernels(out_nngp, out_ntk)
 
 
-def _recursion(k, diag1, diag2, dual, w2, b2, parametrization, fan_ins, same):
+def _recursion(k, diag1, diag2, dual, scales, parametrization, fan_ins, same):
     """All layers on one block: k is the input kernel x.x'/d of the block; diag* the per-layer variances.
     ``same``: the block's leading square holds pairs (x_i, x_i), whose correlation is set to exactly 1."""
+    w2, b2, bias_gradient = scales
     theta = torch.zeros_like(k)
     for layer, fan_in in enumerate(fan_ins):
         if layer > 0:
@@ -131,7 +133,7 @@ def _recursion(k, diag1, diag2, dual, w2, b2, parametrization, fan_ins, same):
             k.mul_(w2).add_(b2)
             theta.mul_(w2).add_(k)
         else:
-            theta.mul_(w2).add_(k, alpha=fan_in).add_(1.0)
+            theta.mul_(w2).add_(k, alpha=fan_in).add_(bias_gradient)
             k.mul_(w2).add_(b2)
     return k, theta
 
@@ -328,8 +330,8 @@ def _check_network(depth, weight_std, bias_std, parametrization, width) -> None:
         raise LmechInputError(f"depth must be an integer >= 0 (hidden layers); got {depth!r}")
     if not (math.isfinite(weight_std) and weight_std > 0):
         raise LmechInputError(f"weight_std must be a finite number > 0; got {weight_std!r}")
-    if not (math.isfinite(bias_std) and bias_std >= 0):
-        raise LmechInputError(f"bias_std must be a finite number >= 0; got {bias_std!r}")
+    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
+        raise LmechInputError(f"bias_std must be a finite number >= 0 or None (no biases); got {bias_std!r}")
     if parametrization not in PARAMETRIZATIONS:
         raise LmechInputError(f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}; got {parametrization!r}")
     if parametrization == "standard" and depth > 0 and not (isinstance(width, int) and width > 0):
