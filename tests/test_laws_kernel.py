@@ -38,3 +38,11 @@ def test_double_descent_quick_holds():
     assert v.holds, (v.regime, [c.describe() for c in v.checks])
     location, height, curve = v.checks
     assert location.measured == 0.0 and height.measured > 10 and curve.error < 0.15
+
+
+def test_ntk_regression_quick_holds_and_the_distance_shrinks_with_width():
+    v = lmech.check("ntk-regression")
+    assert v.holds, (v.regime, [c.describe() for c in v.checks])
+    widest, slope = v.checks
+    assert widest.measured < 0.05  # measured 3.9% at width 8192
+    assert -1.0 <= slope.measured["slope"] <= -0.3  # measured -0.47
