@@ -141,3 +141,27 @@ def test_linearized_dynamics_match_gradient_descent_on_a_linear_model():
     _, late_test = dynamics.at_time(1e9)
     kernel = phi_test @ theta0 + phi_test @ phi_train.T @ kernel_ridge(phi_train @ phi_train.T, y - phi_train @ theta0)
     torch.testing.assert_close(late_test, kernel, rtol=1e-8, atol=1e-8)
+
+
+def test_two_mode_kappa_matches_the_quadratic_root():
+    """Ridgeless, two modes: clearing denominators in n = l1/(l1 + k) + l2/(l2 + k) gives the quadratic
+    n k^2 + (n - 1)(l1 + l2) k + (n - 2) l1 l2 = 0, whose positive root is an independent closed form."""
+    l1, l2, n = 3.0, 0.25, 1.3
+    a, b, c = n, (n - 1) * (l1 + l2), (n - 2) * l1 * l2
+    root = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    assert effective_regularization([l1, l2], n) == pytest.approx(root, rel=1e-12)
+    result = eigenlearning([l1, l2], [1.0, 2.0], n, noise=0.1)
+    learn = np.array([l1 / (l1 + root), l2 / (l2 + root)])
+    e0 = n / (n - (learn**2).sum())
+    assert result.test_mse == pytest.approx(e0 * (((1 - learn) ** 2 * [1.0, 4.0]).sum() + 0.1), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [199.0, 199.999, 200.5])
+def test_solver_near_the_number_of_modes(n):
+    """n just below, at the edge of, and above M = 200 modes (ridgeless): finite, consistent, no solver failure."""
+    lam, v = _power_law(modes=200, a=2.0)
+    result = eigenlearning(lam, v, n, noise=0.01)
+    if n < 200:
+        assert result.kappa > 0 and result.learnabilities.sum() == pytest.approx(n, rel=1e-9)
+    else:
+        assert result.kappa == 0.0 and result.e0 == pytest.approx(n / (n - 200))
