@@ -129,9 +129,9 @@ def test_blocks_and_the_two_argument_form_agree_with_the_symmetric_form():
     x = torch.randn(300, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     whole = kernels(x, depth=2, weight_std=1.4, bias_std=0.1)
     split = kernels(x[:120], x[100:], depth=2, weight_std=1.4, bias_std=0.1)
-    # same points met as different rows: arccos near 1 costs sqrt(2 eps) ~ 1e-8 on the diagonal
-    torch.testing.assert_close(split.ntk, whole.ntk[:120, 100:], rtol=1e-7, atol=0)
-    torch.testing.assert_close(split.nngp, whole.nngp[:120, 100:], rtol=1e-7, atol=0)
+    # the 20 shared points are recognised as identical: no sqrt(eps) loss from arccos near 1
+    torch.testing.assert_close(split.ntk, whole.ntk[:120, 100:], rtol=1e-13, atol=0)
+    torch.testing.assert_close(split.nngp, whole.nngp[:120, 100:], rtol=1e-13, atol=0)
 
 
 def test_float32_agrees_with_float64_including_the_diagonal():
@@ -239,7 +239,7 @@ def test_values_match_neural_tangents():
     reference = json.loads(FIXTURE.read_text())
     x1 = torch.tensor(reference["inputs"]["x1"], dtype=torch.float64)
     x2 = torch.tensor(reference["inputs"]["x2"], dtype=torch.float64)
-    checked = 0
+    checked, worst = 0, 0.0
     for case in reference["cases"]:
         if list(case["s"]) != [1, 1]:
             continue
@@ -257,7 +257,12 @@ def test_values_match_neural_tangents():
                 # relative to the matrix scale: NTK entries can cross zero (x.x' < 0 in the first layer)
                 error = ((got._asdict()[name] - want).abs().max() / want.abs().max()).item()
                 assert error < 1e-6, (case["activation"], case["parameterization"], case["depth"], pair, name, error)
+                if (case["activation"], pair, name) != ("relu", "x1_x2", "ntk"):
+                    worst = max(worst, error)
         checked += 1
+    # everything agrees to rounding (measured <= 2e-15; GELU and Sigmoid_like by quadrature here) except the ReLU
+    # NTK at the parallel pair (x, 2.5 x), where both codes take arccos of a correlation within ulps of 1 (5.7e-10)
+    assert worst < 1e-12
     assert checked >= 60
 
 
