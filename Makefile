@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-kernels clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ensemble_speed.py
+
+# analytic kernels vs neural-tangents; the peer venv comes from ../shared/peers/setup_venv.sh (PEERS=/tmp/peers)
+bench-kernels: $(STAMP)
+	$(BIN)/python bench/kernel_speed.py --peers $(or $(PEERS),/tmp/peers)
 
 clean:
 	rm -rf $(VENV) lmech-runs
