@@ -1,4 +1,4 @@
-"""The registered laws, one module each."""
+"""The registered laws, one module each, in almanac order (by pillar, then as the theory builds up)."""
 
 from lmech.core import Registry
 from lmech.laws import (
@@ -6,6 +6,7 @@ from lmech.laws import (
     dln_modes,
     double_descent,
     eigenlearning,
+    finite_width,
     kernel_scaling,
     ntk_convergence,
     ntk_regression,
@@ -16,10 +17,11 @@ REGISTRY = Registry(
         dln_modes.LAW,
         balancedness.LAW,
         eigenlearning.LAW,
-        kernel_scaling.LAW,
         double_descent.LAW,
-        ntk_regression.LAW,
+        kernel_scaling.LAW,
         ntk_convergence.LAW,
+        ntk_regression.LAW,
+        finite_width.LAW,
     ]
 )
 
