@@ -10,6 +10,7 @@ from lmech.laws import (
     kernel_scaling,
     ntk_convergence,
     ntk_regression,
+    signal_propagation,
 )
 
 REGISTRY = Registry(
@@ -21,6 +22,7 @@ REGISTRY = Registry(
         kernel_scaling.LAW,
         ntk_convergence.LAW,
         ntk_regression.LAW,
+        signal_propagation.LAW,
         finite_width.LAW,
     ]
 )
