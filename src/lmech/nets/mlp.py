@@ -36,7 +36,9 @@ class MLP(nn.Module):
 
     ``depth`` counts hidden layers. Weights ~ N(0, init_scale^2 / fan_in) (standard
     parametrization; ``init_scale`` defaults to the activation's He/LeCun gain), biases
-    ~ N(0, bias_scale^2).
+    ~ N(0, bias_scale^2). ``output_multiplier`` alpha scales the readout, f = alpha * (W_out h + b_out):
+    the lazy/rich knob of Chizat, Oyallon & Bach 2019 (large alpha, with the loss scaled by 1/alpha^2, is lazy;
+    small alpha is rich).
     """
 
     def __init__(
@@ -50,12 +52,16 @@ class MLP(nn.Module):
         bias: bool = True,
         init_scale: float | None = None,
         bias_scale: float = 0.0,
+        output_multiplier: float = 1.0,
         gen: torch.Generator,
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
         if depth < 1 or width < 1:
             raise LmechInputError(f"MLP needs depth >= 1 and width >= 1; got depth={depth}, width={width}")
+        if not (math.isfinite(output_multiplier) and output_multiplier > 0):
+            raise LmechInputError(f"output_multiplier must be a positive finite number; got {output_multiplier!r}")
+        self.output_multiplier = float(output_multiplier)
         self.act = activation(activation_name)
         gain = DEFAULT_GAIN.get(activation_name, 1.0) if init_scale is None else init_scale
         dims = [dim_in] + [width] * depth + [dim_out]
@@ -70,4 +76,5 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers[:-1]:
             x = self.act(layer(x))
-        return self.layers[-1](x)
+        out = self.layers[-1](x)
+        return out if self.output_multiplier == 1.0 else self.output_multiplier * out

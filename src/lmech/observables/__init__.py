@@ -4,15 +4,27 @@ from lmech.observables.basic import accuracy, held_out_loss
 from lmech.observables.conservation import invariant_drift, linear_invariants, neuron_invariants
 from lmech.observables.linear import end_to_end_map, mode_strengths
 from lmech.observables.ntk import empirical_ntk, module_ntk
+from lmech.observables.regime import (
+    feature_change,
+    kernel_alignment,
+    kernel_distance,
+    parameter_movement,
+    regime,
+)
 
 __all__ = [
     "accuracy",
     "empirical_ntk",
     "end_to_end_map",
+    "feature_change",
     "held_out_loss",
     "invariant_drift",
+    "kernel_alignment",
+    "kernel_distance",
     "linear_invariants",
     "mode_strengths",
     "module_ntk",
     "neuron_invariants",
+    "parameter_movement",
+    "regime",
 ]
