@@ -77,3 +77,23 @@ def test_signal_propagation_samplers_draw_the_same_networks():
     assert np.all(np.abs(rows.mean(0) - weights.mean(0)) < 4 * se)
     ratio = rows.std(0) / weights.std(0)  # a std from 96 draws has ~7% relative error
     assert np.all((ratio > 0.7) & (ratio < 1.4)), ratio
+
+
+def test_ntk_linearization_quick_holds():
+    v = lmech.check("ntk-linearization")
+    assert v.holds, (v.regime, [c.describe() for c in v.checks])
+    bar, shrinking, movement = v.checks
+    assert bar.error < 0.03  # measured 1.9-2.4% at width 1024 (seeds 0-3)
+    assert -0.8 < shrinking.measured["slope"] < -0.6  # measured -0.67 to -0.75
+    assert abs(movement.measured["slope"] - movement.predicted) < 0.05  # measured -0.485 against -0.500
+
+
+def test_ntk_linearization_of_a_linear_model_is_exact():
+    """Oracle for the flattened (n C) x (n C) kernel and its 1/n rate: without hidden layers the network is its
+    own linearisation, so GD and the linear prediction agree to rounding at every recorded step."""
+    from lmech.laws.ntk_linearization import Config, _run
+
+    cfg = Config().model_dump() | {"depth": 0, "width": 8, "member": 0, "steps": 50, "records": 5}
+    result = _run(cfg)
+    deviations = [r.value for r in result.rows if r.name.startswith("deviation")]
+    assert len(deviations) == 10 and max(deviations) < 1e-10

@@ -9,6 +9,7 @@ from lmech.laws import (
     finite_width,
     kernel_scaling,
     ntk_convergence,
+    ntk_linearization,
     ntk_regression,
     signal_propagation,
 )
@@ -22,6 +23,7 @@ REGISTRY = Registry(
         kernel_scaling.LAW,
         ntk_convergence.LAW,
         ntk_regression.LAW,
+        ntk_linearization.LAW,
         signal_propagation.LAW,
         finite_width.LAW,
     ]

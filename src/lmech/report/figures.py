@@ -44,8 +44,8 @@ def _draw(ax, panel: Panel) -> None:
         else:
             raise ValueError(f"unknown series style {s.style!r}")
     ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel, xscale=panel.xscale, yscale=panel.yscale)
-    for axis, scale in ((ax.xaxis, panel.xscale), (ax.yaxis, panel.yscale)):
-        if scale == "log":
+    for axis, scale, (lo, hi) in ((ax.xaxis, panel.xscale, ax.get_xlim()), (ax.yaxis, panel.yscale, ax.get_ylim())):
+        if scale == "log" and lo > 0 and hi / lo > 10:  # within one decade, minor labels are the only labels
             axis.set_minor_formatter(NullFormatter())
     ax.grid(alpha=0.25)
     handles = ax.get_legend_handles_labels()[0]
