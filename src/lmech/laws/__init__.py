@@ -8,6 +8,7 @@ from lmech.laws import (
     eigenlearning,
     finite_width,
     kernel_scaling,
+    lazy_rich,
     ntk_convergence,
     ntk_linearization,
     ntk_regression,
@@ -24,6 +25,7 @@ REGISTRY = Registry(
         ntk_convergence.LAW,
         ntk_regression.LAW,
         ntk_linearization.LAW,
+        lazy_rich.LAW,
         signal_propagation.LAW,
         finite_width.LAW,
     ]
