@@ -189,3 +189,40 @@ def test_almanac_checks_every_law_and_writes_the_page(tmp_path):
     assert f"{count} of {count} laws hold" in page and "dln-modes" in page and "balancedness" in page
     assert (tmp_path / "figures" / "dln-modes.png").exists() and (tmp_path / "figures" / "balancedness.png").exists()
     assert f"{count} of {count} laws hold" in res.output
+
+
+def test_fit_prints_parameters_intervals_and_the_compute_optimal_allocation(tmp_path):
+    import numpy as np
+
+    from lmech.fit import form, optimal_allocation
+
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    rng, lines = np.random.default_rng(0), ["N,D,loss"]
+    for c in (6e18, 3e19, 1e20, 3e20):
+        n_opt = optimal_allocation(truth, c)[0]
+        for f in np.geomspace(1 / 8, 8, 6):
+            n, d = n_opt * f, c / (6 * n_opt * f)
+            loss = form("chinchilla").predict(truth, N=[n], D=[d]).item() * np.exp(0.01 * rng.standard_normal())
+            lines.append(f"{n:.8g},{d:.8g},{loss:.8f}")
+    table = tmp_path / "runs.csv"
+    table.write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["fit", str(table), "--bootstrap", "30", "--json", "--compute", "3e21"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert set(out["params"]) == {"E", "A", "B", "alpha", "beta"} and out["bootstrap"] == 30
+    assert out["compute_optimal"]["compute"] == [3e21]
+    assert 0.25 < out["params"]["alpha"] < 0.45
+    shown = runner.invoke(app, ["fit", str(table), "--bootstrap", "10"])
+    assert shown.exit_code == 0 and "compute-optimal" in shown.stdout
+
+
+def test_fit_refuses_malformed_tables_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("N,D,loss\n1e8,2e9,abc\n")
+    result = runner.invoke(app, ["fit", str(bad)])
+    assert result.exit_code == 2 and "line 2: loss must be a number" in result.stderr
+    few = tmp_path / "few.csv"
+    few.write_text("N,D,loss\n1e8,2e9,3\n2e8,2e9,2.9\n")
+    result = runner.invoke(app, ["fit", str(few)])
+    assert result.exit_code == 2 and "too few points" in result.stderr
+    assert runner.invoke(app, ["fit", str(few), "--form", "bogus"]).exit_code == 2

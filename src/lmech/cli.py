@@ -1,4 +1,4 @@
-"""The ``lmech`` command: laws, check, almanac, runs, show, report.
+"""The ``lmech`` command: laws, check, almanac, runs, show, report, fit.
 
 Exit status: 0 when the law holds (or the command succeeded), 1 when a law fails or a run
 diverged, 2 on bad input (with a message naming the problem, never a traceback).
@@ -286,6 +286,80 @@ def report(
             raise LmechInputError(f"--scale must be quick or full; got {scale!r}")
         page = write_almanac(db, out, scale)
     out_console.print(f"wrote {page}")
+
+
+@app.command("fit")
+def fit_table(
+    file: Annotated[Path, typer.Argument(help="CSV of runs: the form's variables (e.g. N, D) and loss")],
+    form_name: Annotated[
+        str, typer.Option("--form", help="power_law, kaplan_n, kaplan_d, chinchilla, ...")
+    ] = "chinchilla",
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="bootstrap refits for the intervals")] = 200,
+    level: Annotated[float, typer.Option("--level", min=0.01, max=0.99, help="interval level")] = 0.8,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="bootstrap seed")] = 0,
+    compute: Annotated[
+        list[float] | None,
+        typer.Option("--compute", help="FLOPs for the allocation [default: 1x, 10x, 100x the data's]"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object on stdout")] = False,
+) -> None:
+    """Fit a scaling law to your own runs; for chinchilla, also the compute-optimal N*(C), D*(C) under C = 6 N D."""
+    from lmech import fit as fitting
+    from lmech.core import to_jsonable
+
+    with user_errors():
+        spec = fitting.form(form_name)
+        try:
+            result = fitting.fit(spec, fitting.read_csv(file, spec), bootstrap=bootstrap, level=level, seed=seed)
+        except fitting.FitError as exc:
+            if exc.partial is not None:
+                err_console.print(f"partial fit (not trusted): {short(exc.partial.params)}", soft_wrap=True)
+            raise
+        summary = result.summary()
+        allocation = None
+        if spec.name == "chinchilla":
+            largest = float((6 * result.data["N"] * result.data["D"]).max())
+            budgets = compute or [largest, 10 * largest, 100 * largest]
+            allocation = fitting.compute_optimal(result, budgets)
+            summary["compute_optimal"] = {
+                "compute": allocation.compute,
+                "N": allocation.n,
+                "N_interval": allocation.n_interval,
+                "D": allocation.d,
+                "D_interval": allocation.d_interval,
+                "loss": allocation.loss,
+                "loss_interval": allocation.loss_interval,
+                "exponents": dict(zip(("N", "D"), fitting.exponents(result.params), strict=True)),
+            }
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(summary)) + "\n")
+        return
+    out_console.print(f"[bold]{spec.formula}[/] fitted to {summary['points']} runs ({spec.reference})")
+    table = Table(show_edge=False)
+    for col in ("parameter", "value", f"{level:.0%} interval"):
+        table.add_column(col)
+    for name, value in result.params.items():
+        lo, hi = result.intervals.get(name, (float("nan"),) * 2)
+        table.add_row(name, f"{value:.4g}", f"[{lo:.4g}, {hi:.4g}]")
+    out_console.print(table)
+    out_console.print(f"std of log residuals {result.residual_std:.3g}; {summary['bootstrap']} bootstrap refits")
+    if allocation is not None:
+        a, b = fitting.exponents(result.params)
+        out_console.print(f"compute-optimal (C = 6 N D): N* ~ C^{a:.3f}, D* ~ C^{b:.3f}")
+        table = Table(show_edge=False)
+        for col in ("C (FLOPs)", "N*", "D*", "loss"):
+            table.add_column(col)
+        for i, c in enumerate(allocation.compute):
+            cells = [
+                f"{v[i]:.3g} [{lo[i]:.3g}, {hi[i]:.3g}]"
+                for v, (lo, hi) in (
+                    (allocation.n, allocation.n_interval),
+                    (allocation.d, allocation.d_interval),
+                    (allocation.loss, allocation.loss_interval),
+                )
+            ]
+            table.add_row(f"{c:.3g}", *cells)
+        out_console.print(table)
 
 
 def _existing(path: Path) -> Path:
