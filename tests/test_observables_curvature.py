@@ -121,3 +121,34 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(LmechInputError, match="samples"):
         hutchinson_trace(HessianOperator(loss, params), 1, torch.Generator())
     assert math.isfinite(top_eigenvalues(HessianOperator(loss, params)).values[0])
+
+
+def test_per_example_gradients_average_to_the_batch_gradient_and_noise_scales():
+    from lmech.observables.noise import noise_scale, per_example_gradients
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(64, 2, generator=gen, dtype=torch.float64)
+    fn, params = functional(MLP(3, 5, 1, 2, activation_name="tanh", gen=gen, dtype=torch.float64))
+
+    def point(pred, target):
+        diff = pred - target
+        return 0.5 * (diff * diff).sum()
+
+    def mean_loss(p):
+        diff = fn(p, x) - y
+        return 0.5 * (diff * diff).sum() / len(x)
+
+    per = per_example_gradients(fn, params, x, y, point, chunk=10)
+    leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
+    batch = torch.cat([g.reshape(-1) for g in torch.autograd.grad(mean_loss(leaves), list(leaves.values()))])
+    torch.testing.assert_close(per.mean(0), batch, rtol=1e-12, atol=1e-14)
+    pop = noise_scale(per, population=True, hessian=HessianOperator(mean_loss, params), hessian_examples=64)
+    dev = per - per.mean(0)
+    assert pop.b_simple == pytest.approx(float((dev * dev).sum() / 64 / (batch @ batch)), rel=1e-12)
+    dense = _dense(mean_loss, params)
+    exact_noise = float(torch.trace(dense @ (dev.T @ dev / 64)) / (batch @ dense @ batch))
+    assert pop.b_noise == pytest.approx(exact_noise, rel=1e-10)
+    # the unbiased small-sample estimator, averaged over disjoint halves, agrees with the population's tr(Sigma)
+    halves = [noise_scale(per[i::2]).trace_sigma for i in range(2)]
+    assert sum(halves) / 2 == pytest.approx(pop.trace_sigma * 64 / 63, rel=0.5)

@@ -2,7 +2,17 @@
 
 from lmech.observables.basic import accuracy, held_out_loss
 from lmech.observables.conservation import invariant_drift, linear_invariants, neuron_invariants
+from lmech.observables.curvature import (
+    Eigen,
+    HessianOperator,
+    PreconditionedOperator,
+    hutchinson_trace,
+    hvp,
+    sharpness,
+    top_eigenvalues,
+)
 from lmech.observables.linear import end_to_end_map, mode_strengths
+from lmech.observables.noise import NoiseScale, noise_scale, per_example_gradients
 from lmech.observables.ntk import empirical_ntk, module_ntk
 from lmech.observables.regime import (
     feature_change,
@@ -13,11 +23,17 @@ from lmech.observables.regime import (
 )
 
 __all__ = [
+    "Eigen",
+    "HessianOperator",
+    "NoiseScale",
+    "PreconditionedOperator",
     "accuracy",
     "empirical_ntk",
     "end_to_end_map",
     "feature_change",
     "held_out_loss",
+    "hutchinson_trace",
+    "hvp",
     "invariant_drift",
     "kernel_alignment",
     "kernel_distance",
@@ -25,6 +41,10 @@ __all__ = [
     "mode_strengths",
     "module_ntk",
     "neuron_invariants",
+    "noise_scale",
     "parameter_movement",
+    "per_example_gradients",
     "regime",
+    "sharpness",
+    "top_eigenvalues",
 ]
