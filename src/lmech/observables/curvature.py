@@ -121,10 +121,17 @@ class Eigen:
 
 
 def top_eigenvalues(
-    op: HessianOperator, k: int = 1, *, tol: float = 1e-4, v0: torch.Tensor | None = None, max_products: int = 2000
+    op: HessianOperator,
+    k: int = 1,
+    *,
+    tol: float = 1e-4,
+    v0: torch.Tensor | None = None,
+    max_products: int = 2000,
+    ncv: int | None = None,
 ) -> Eigen:
     """The k largest (algebraic) eigenvalues of the operator by ARPACK's Lanczos, starting from ``v0`` (warm start)
-    when given. ``tol``: ARPACK's relative residual tolerance. BLAS runs on one thread (torch and scipy threads
+    when given. ``tol``: ARPACK's relative residual tolerance; ``ncv``: Lanczos vectors kept (fewer suit a good
+    warm start). BLAS runs on one thread (torch and scipy threads
     fought on 2 cores: 2.2x slower, ../shared/peers/NOTES.md)."""
     if not isinstance(k, int) or k < 1 or k >= op.dim:
         raise LmechInputError(f"k must be an integer in [1, {op.dim - 1}]; got {k!r}")
@@ -137,7 +144,7 @@ def top_eigenvalues(
 
     linear = LinearOperator((op.dim, op.dim), matvec=matvec, dtype=np.float64)
     start = None if v0 is None else v0.detach().double().reshape(-1).numpy()
-    ncv = min(op.dim, max(2 * k + 1, 8 + k))
+    ncv = min(op.dim, ncv or max(2 * k + 1, 8 + k))  # Lanczos vectors per restart (ARPACK needs > k + 1)
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             values, vectors = eigsh(linear, k=k, which="LA", tol=tol, v0=start, ncv=ncv, maxiter=max_products)

@@ -1,0 +1,23 @@
+"""Curvature laws in quick mode with fixed seeds."""
+
+import pytest
+
+import lmech
+
+pytestmark = pytest.mark.slow
+
+
+def test_edge_of_stability_quick_holds():
+    v = lmech.check("edge-of-stability")
+    assert v.holds, (v.regime, [c.describe() for c in v.checks])
+    plateaus = [c for c in v.checks if "last third" in c.name and "no plateau" not in c.name]
+    assert len(plateaus) == 6  # two tasks x three step sizes
+    assert all(0.95 <= c.measured[0] and c.measured[1] <= 1.05 for c in plateaus)
+    controls = [c for c in v.checks if "no plateau" in c.name]
+    assert len(controls) == 2 and all(c.measured < 0.5 for c in controls)  # measured 0.07 and 0.35
+    assert "sharpness tracking costs" in v.regime
+
+
+def test_edge_of_stability_rejects_a_step_size_above_the_edge_at_init():
+    with pytest.raises(lmech.core.LmechInputError, match="factor must be > 1"):
+        lmech.check("edge-of-stability", overrides={"factors": [0.5]})
