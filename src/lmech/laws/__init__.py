@@ -14,6 +14,7 @@ from lmech.laws import (
     ntk_convergence,
     ntk_linearization,
     ntk_regression,
+    quanta,
     signal_propagation,
 )
 
@@ -23,15 +24,16 @@ REGISTRY = Registry(
         balancedness.LAW,
         eigenlearning.LAW,
         double_descent.LAW,
-        kernel_scaling.LAW,
-        fit_recovery.LAW,
-        edge_of_stability.LAW,
         ntk_convergence.LAW,
         ntk_regression.LAW,
         ntk_linearization.LAW,
         lazy_rich.LAW,
         signal_propagation.LAW,
         finite_width.LAW,
+        kernel_scaling.LAW,
+        fit_recovery.LAW,
+        edge_of_stability.LAW,
+        quanta.LAW,
     ]
 )
 
