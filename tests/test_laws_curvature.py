@@ -21,3 +21,19 @@ def test_edge_of_stability_quick_holds():
 def test_edge_of_stability_rejects_a_step_size_above_the_edge_at_init():
     with pytest.raises(lmech.core.LmechInputError, match="factor must be > 1"):
         lmech.check("edge-of-stability", overrides={"factors": [0.5]})
+
+
+def test_adam_edge_of_stability_quick_holds():
+    v = lmech.check("adam-edge-of-stability")
+    assert v.holds, (v.regime, [c.describe() for c in v.checks])
+    windows = [c for c in v.checks if "over the last third" in c.name]
+    assert len(windows) == 6 and all(0.95 <= c.measured[0] and c.measured[1] <= 1.03 for c in windows)
+
+
+def test_adam_edge_follows_beta1():
+    """At beta1 = 0.5 the edge is (2 + 1)/(0.5 lr) = 6/lr, and Adam hovers there too; it gets there within the first
+    10 steps, so the 'rose to the edge' check fails: a failure the law reports."""
+    v = lmech.check("adam-edge-of-stability", overrides={"tasks": ["teacher"], "beta1": 0.5})
+    windows = [c for c in v.checks if "over the last third" in c.name]
+    assert all(c.holds for c in windows)  # measured 0.99-1.06 of 6/lr
+    assert not v.holds and any("at the end / at the first" in c.name and not c.holds for c in v.checks)

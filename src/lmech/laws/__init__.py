@@ -2,6 +2,7 @@
 
 from lmech.core import Registry
 from lmech.laws import (
+    adam_edge_of_stability,
     balancedness,
     dln_modes,
     double_descent,
@@ -33,6 +34,7 @@ REGISTRY = Registry(
         kernel_scaling.LAW,
         fit_recovery.LAW,
         edge_of_stability.LAW,
+        adam_edge_of_stability.LAW,
         quanta.LAW,
     ]
 )
