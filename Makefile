@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-kernels clean
+.PHONY: run test lint bench bench-kernels bench-ntk bench-sharpness clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ bench: $(STAMP)
 # analytic kernels vs neural-tangents; the peer venv comes from ../shared/peers/setup_venv.sh (PEERS=/tmp/peers)
 bench-kernels: $(STAMP)
 	$(BIN)/python bench/kernel_speed.py --peers $(or $(PEERS),/tmp/peers)
+
+bench-ntk: $(STAMP)
+	$(BIN)/python bench/ntk_speed.py --peers $(or $(PEERS),/tmp/peers)
+
+bench-sharpness: $(STAMP)
+	$(BIN)/python bench/sharpness_speed.py --peers $(or $(PEERS),/tmp/peers)
 
 clean:
 	rm -rf $(VENV) lmech-runs
