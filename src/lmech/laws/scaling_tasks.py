@@ -1,0 +1,301 @@
+"""The task and the training recipe shared by width-scaling and data-scaling.
+
+Task: x ~ N(0, I_d); target f*(x) = sum_k c_k relu(w_k . x + b_k) over ``features`` random ReLU units whose amplitudes
+decay as |c_k| = k^-decay (random signs), directions uniform on the sphere, norms uniform in [0.5, 2.5], biases
+N(0, 1); f* is standardised to zero mean and unit variance on a fixed reference sample. Training labels carry
+Gaussian noise of std ``noise``; the reported loss is the expected squared error on a fresh noisy label,
+E_x (f(x) - f*(x))^2 + noise^2, estimated on a large fixed test sample (the noise term is added exactly, so the
+estimate's only randomness is the choice of test inputs, shared by every run).
+Students: one-hidden-layer ReLU MLPs (He-normal first layer, 1/sqrt(width) readout, zero biases), trained as an
+ensemble whose members each see their own minibatches (and, for data-scaling, their own training set): the
+gradients of the (1/2n) sum (f - y)^2 loss are written out for the stacked members, so E members cost batched
+matrix products and no autograd graph. Optimizer: Adam with the step size decayed linearly to zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lmech.core import DATA, INIT, Check, Figure, Panel, RelativeError, Series, generator
+from lmech.fit import Band, FitError, FitResult, fit, form
+from lmech.train import adam
+
+Params = dict[str, torch.Tensor]
+REFERENCE = 20000  # inputs that fix the target's mean and scale
+
+
+@functools.lru_cache(maxsize=4)
+def _teacher_weights(seed: int, dim: int, features: int, decay: float) -> tuple[torch.Tensor, ...]:
+    g = generator(seed, DATA, 99)
+    w = torch.randn(features, dim, generator=g, dtype=torch.float64)
+    b = torch.randn(features, generator=g, dtype=torch.float64)
+    w = w / w.norm(dim=1, keepdim=True) * (0.5 + 2.0 * torch.rand(features, 1, generator=g, dtype=torch.float64))
+    signs = torch.sign(torch.randn(features, generator=g, dtype=torch.float64))
+    c = torch.arange(1, features + 1, dtype=torch.float64) ** -decay * signs
+    raw = torch.relu(torch.randn(REFERENCE, dim, generator=g, dtype=torch.float64) @ w.T + b) @ c
+    return w, b, c, raw.mean(), raw.std()
+
+
+def teacher(seed: int, dim: int, features: int, decay: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """f*: (n, dim) -> (n,) in float64 (see the module docstring); deterministic in its arguments."""
+    w, b, c, mean, std = _teacher_weights(seed, dim, features, decay)
+
+    def target(x: torch.Tensor) -> torch.Tensor:
+        return ((torch.relu(x.double() @ w.T + b) @ c - mean) / std).float()
+
+    return target
+
+
+def test_set(seed: int, dim: int, size: int, target: Callable) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed test sample (inputs, noiseless targets), shared by every run of a seed."""
+    x = torch.randn(size, dim, generator=generator(seed, DATA, 98))
+    return x, target(x)
+
+
+def students(dim: int, width: int, members: Sequence[int], seed: int) -> Params:
+    """Stacked one-hidden-layer MLPs, one per member id (each from its own stream, so a member's initialisation
+    does not depend on which others share its ensemble): w1 (E, h, d), b1 (E, h), w2 (E, h), b2 (E,)."""
+    gens = [generator(seed, INIT, width, m) for m in members]
+    return {
+        "w1": torch.stack([torch.randn(width, dim, generator=g) for g in gens]) * (2.0 / dim) ** 0.5,
+        "b1": torch.zeros(len(gens), width),
+        "w2": torch.stack([torch.randn(width, generator=g) for g in gens]) / width**0.5,
+        "b2": torch.zeros(len(gens)),
+    }
+
+
+def forward(p: Params, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (E, n, d) or (n, d) -> hidden (E, n, h), outputs (E, n)."""
+    pre = torch.matmul(x, p["w1"].transpose(1, 2)) + p["b1"].unsqueeze(1)  # (E, n, h)
+    hidden = pre.relu_()
+    return hidden, torch.matmul(hidden, p["w2"].unsqueeze(2)).squeeze(2) + p["b2"].unsqueeze(1)
+
+
+def gradients(p: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+    """Gradients of (1/2n) sum_i (f(x_i) - y_i)^2 for each member; x (E, n, d), y (E, n)."""
+    hidden, out = forward(p, x)
+    r = (out - y) / x.shape[1]  # (E, n)
+    dh = r.unsqueeze(2) * p["w2"].unsqueeze(1)  # (E, n, h)
+    dh = dh * (hidden > 0)
+    return {
+        "w1": torch.bmm(dh.transpose(1, 2), x),
+        "b1": dh.sum(1),
+        "w2": torch.bmm(r.unsqueeze(1), hidden).squeeze(1),
+        "b2": r.sum(1),
+    }
+
+
+def mean_squared_error(p: Params, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """(E,) mean of (f(x) - y)^2 over a shared sample, in chunks (float64 accumulation)."""
+    total = torch.zeros(p["w1"].shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        for i in range(0, len(x), chunk):
+            _, out = forward(p, x[i : i + chunk])
+            total += ((out - y[i : i + chunk]) ** 2).double().sum(1)
+    return total / len(x)
+
+
+def fit_ensemble(
+    p: Params,
+    batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    steps: int,
+    lr: float,
+    validate: Callable[[Params], torch.Tensor] | None = None,
+    every: int = 100,
+) -> tuple[Params, torch.Tensor]:
+    """Adam, step size lr (1 - t / steps); ``batches(t)`` gives (x (E, b, d), y (E, b)). With ``validate``
+    ((params) -> (E,) loss), each member keeps its parameters at its best validation loss, checked every ``every``
+    steps (early stopping); returns (params, validation losses of the kept parameters, or an empty tensor)."""
+    opt = adam(lr)
+    state = opt.init(p)
+    best, best_loss = None, torch.empty(0)
+    if validate is not None:
+        best, best_loss = {k: v.clone() for k, v in p.items()}, validate(p)
+    for t in range(steps):
+        x, y = batches(t)
+        with torch.no_grad():
+            new, state = opt.update(gradients(p, x, y), state, p)
+            frac = 1.0 - t / steps
+            p = {k: v + frac * (new[k] - v) for k, v in p.items()}
+        if validate is not None and ((t + 1) % every == 0 or t + 1 == steps):
+            loss = validate(p)
+            better = loss < best_loss
+            best_loss = torch.where(better, loss, best_loss)
+            for k, v in p.items():
+                mask = better.reshape(-1, *[1] * (v.ndim - 1))
+                best[k] = torch.where(mask, v, best[k])
+    return (best if validate is not None else p), best_loss
+
+
+def parameter_count(dim: int, width: int) -> int:
+    """N of a one-hidden-layer MLP with biases and one output: (d + 2) h + 1."""
+    return (dim + 2) * width + 1
+
+
+# --------------------------------------------------------------------------------------------
+# The shared verdict: fit L = E + A x^-alpha on the smaller points, extrapolate to the held-out larger ones.
+
+HELD_OUT = 2
+TOLERANCE = 0.05
+RELATIVE = RelativeError(
+    "held-out loss vs the fit's extrapolation",
+    TOLERANCE,
+    "the issue's 5%; the seed-mean's standard error (reported, ~1-2%) is well under it",
+)
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """What the verdict of a scaling law is made of: the fit (or None and the reason it was refused) and the
+    held-out measurements with their standard errors and predicted bands."""
+
+    x: np.ndarray  # (points,) the variable, ascending
+    losses: list[np.ndarray]  # per point, the members' losses
+    result: FitResult | None
+    reason: str
+    band: Band | None  # at the held-out x
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.array([v.mean() for v in self.losses])
+
+    @property
+    def stderr(self) -> np.ndarray:
+        return np.array([v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.inf for v in self.losses])
+
+
+def extrapolate(x: Sequence[float], losses: Sequence[np.ndarray], bootstrap: int, level: float, seed: int):
+    """Fit ``power_law`` to every member's loss at all but the largest HELD_OUT points (members are the rows the
+    bootstrap resamples) and predict the held-out points at ``level``."""
+    x, losses = np.asarray(x, dtype=np.float64), [np.asarray(v, dtype=np.float64) for v in losses]
+    n_fit = len(x) - HELD_OUT
+    rows_x = np.concatenate([np.full(len(v), xi) for xi, v in zip(x[:n_fit], losses[:n_fit], strict=True)])
+    rows_loss = np.concatenate(losses[:n_fit])
+    try:
+        result = fit(form("power_law"), {"x": rows_x, "loss": rows_loss}, bootstrap=bootstrap, level=level, seed=seed)
+    except FitError as err:
+        return Extrapolation(x, losses, None, err.reason, None)
+    return Extrapolation(x, losses, result, "", result.predict(x=x[n_fit:]))
+
+
+def checks(ex: Extrapolation) -> list[Check]:
+    measured, se = ex.mean[-HELD_OUT:], ex.stderr[-HELD_OUT:]
+    if ex.band is None:
+        nan = [math.nan] * HELD_OUT
+        inside = Check(
+            "held-out losses inside the fit's interval",
+            False,
+            nan,
+            measured.tolist(),
+            math.inf,
+            "",
+            "fit refused",
+            ex.reason,
+        )
+        return [inside, RELATIVE(nan, measured)]
+    low, high = ex.band.low, ex.band.high
+    outside = np.maximum(low - measured, measured - high) / (high - low)  # < 0 inside; in band widths
+    inside = Check(
+        f"held-out losses inside the fit's {ex.band.level:.0%} interval",
+        bool(np.all((measured >= low) & (measured <= high))),
+        {"low": low.tolist(), "high": high.tolist()},
+        {"loss": measured.tolist(), "stderr": se.tolist()},
+        float(outside.max()),
+        0.0,
+        "largest distance outside the interval, in interval widths (< 0: inside)",
+        "the bootstrap interval (resampling runs) carries the fit's uncertainty; the held-out seed means carry a "
+        "standard error (reported) a small fraction of the interval's width, so it is not added",
+    )
+    return [inside, RELATIVE(ex.band.point, measured)]
+
+
+def describe(ex: Extrapolation, variable: str) -> str:
+    points = ", ".join(
+        f"{variable} {xi:.0f}: {m:.5f} +- {s:.5f}" for xi, m, s in zip(ex.x, ex.mean, ex.stderr, strict=True)
+    )
+    text = f"seed-mean losses (+- standard error) {points}"
+    if ex.result is None:
+        return f"{text}; the fit on the {len(ex.x) - HELD_OUT} smaller points was refused: {ex.reason}"
+    p, ci = ex.result.params, ex.result.intervals
+    text += (
+        f"; fit on the {len(ex.x) - HELD_OUT} smaller: E {p['E']:.5f} [{ci['E'][0]:.5f}, {ci['E'][1]:.5f}], "
+        f"A {p['A']:.3g}, alpha {p['alpha']:.3f} [{ci['alpha'][0]:.3f}, {ci['alpha'][1]:.3f}] ({ex.band.level:.0%} "
+        "bootstrap); held out: "
+    )
+    measured = ex.mean[-HELD_OUT:]
+    text += ", ".join(
+        f"{variable} {xi:.0f} measured {m:.5f}, predicted {pt:.5f} [{lo:.5f}, {hi:.5f}] ({m / pt - 1:+.1%})"
+        for xi, m, pt, lo, hi in zip(ex.x[-HELD_OUT:], measured, ex.band.point, ex.band.low, ex.band.high, strict=True)
+    )
+    excess = (measured - p["E"]) / measured
+    return text + "; excess over the fitted E at the held-out points: " + ", ".join(f"{e:.0%}" for e in excess)
+
+
+def figure(ex: Extrapolation, title: str, variable: str) -> Figure:
+    n_fit = len(ex.x) - HELD_OUT
+    series = []
+    if ex.result is not None:
+        grid = np.geomspace(ex.x[0] / 1.2, ex.x[-1] * 1.2, 60)
+        band = ex.result.predict(x=grid)
+        series += [
+            Series(
+                f"{ex.band.level:.0%} interval",
+                grid.tolist(),
+                band.point.tolist(),
+                "band",
+                0,
+                band.low.tolist(),
+                band.high.tolist(),
+            ),
+            Series("fit L = E + A x^-alpha (smaller points)", grid.tolist(), band.point.tolist(), "line", 0),
+            Series("fitted E", [grid[0]], [ex.result.params["E"]], "hline", 7),
+        ]
+    for label, sl, color in (("fitted points (seed mean)", slice(0, n_fit), 0), ("held out", slice(n_fit, None), 1)):
+        xs = np.concatenate([np.full(len(v), xi) for xi, v in zip(ex.x[sl], ex.losses[sl], strict=True)])
+        series.append(Series("", xs.tolist(), np.concatenate(ex.losses[sl]).tolist(), "dots", color + 2))
+        series.append(Series(label, ex.x[sl].tolist(), ex.mean[sl].tolist(), "dots", color))
+    panels = [Panel("test loss (small dots: single seeds)", variable, "test loss", series, "log", "log")]
+    if ex.result is not None:
+        e = ex.result.params["E"]
+        grid = np.geomspace(ex.x[0] / 1.2, ex.x[-1] * 1.2, 60)
+        excess = ex.mean - e
+        keep = excess > 0
+        panels.append(
+            Panel(
+                "loss above the fitted E: a straight line if the law holds",
+                variable,
+                "test loss - E",
+                [
+                    Series(
+                        "A x^-alpha",
+                        grid.tolist(),
+                        (ex.result.params["A"] * grid ** -ex.result.params["alpha"]).tolist(),
+                        "line",
+                        0,
+                    ),
+                    Series(
+                        "fitted points",
+                        ex.x[:n_fit][keep[:n_fit]].tolist(),
+                        excess[:n_fit][keep[:n_fit]].tolist(),
+                        "dots",
+                        0,
+                    ),
+                    Series(
+                        "held out",
+                        ex.x[n_fit:][keep[n_fit:]].tolist(),
+                        excess[n_fit:][keep[n_fit:]].tolist(),
+                        "dots",
+                        1,
+                    ),
+                ],
+                "log",
+                "log",
+            )
+        )
+    return Figure(title, panels)
