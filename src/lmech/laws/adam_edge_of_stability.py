@@ -233,5 +233,5 @@ LAW = Law(
     evaluate=evaluate,
     comparisons=[RISE],
     scales={"quick": {}, "full": {"steps": 5000, "lrs": [1e-3, 2e-3, 4e-3, 8e-3]}},
-    quick_seconds=30.0,
+    quick_seconds=22.0,
 )

@@ -287,5 +287,5 @@ LAW = Law(
     evaluate=evaluate,
     comparisons=[sharpening_check("each lr"), control_check("control")],
     scales={"quick": {}, "full": {"steps": 6000, "n": 1000, "factors": [1.5, 2.0, 3.0, 4.0]}},
-    quick_seconds=40.0,
+    quick_seconds=28.0,
 )

@@ -329,5 +329,5 @@ LAW = Law(
     evaluate=evaluate,
     comparisons=[BAR, SHRINKING, movement_comparison(-0.5)],
     scales={"quick": {}, "full": {"widths": [128, 256, 512, 1024, 2048, 4096, 8192], "seeds": 4}},
-    quick_seconds=12.0,
+    quick_seconds=8.0,
 )
