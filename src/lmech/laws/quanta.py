@@ -3,9 +3,10 @@
 Claim (Michaud, Liu, Girit & Tegmark 2023, "The quantization model of neural scaling", NeurIPS, sec. 2-3): when a
 task is a sum of discrete subtasks ("quanta") whose frequencies follow a power law, a network learns them in order of
 decreasing frequency, each with an abrupt drop of its own loss, and the smooth power law of the mean loss is the sum
-of these steps. Quanta model: frequencies p_k ∝ k^-(alpha+1), k = 1, 2, ... (the paper's convention as we read its
-QH3; to be verified against the paper's equations, which could not be consulted here); a learned quantum costs no
-loss, an unlearned one a constant b. If each quantum needs a fixed number of its own samples (t_k ∝ 1/p_k), the n
+of these steps. Quanta model: frequencies p_k ∝ k^-(alpha+1), k = 1, 2, ... (the paper's QH3). The authors'
+multitask-sparse-parity script (ejmichaud/quantization-model, scripts/sparse-parity-v4.py) draws subtask k with
+probability ∝ k^-a for a Zipf exponent a (default 1.5, with 100 subtasks, 50 bits, k = 3, width 100, AdamW at lr
+1e-3), which in this notation is a = alpha + 1. A learned quantum costs no loss, an unlearned one a constant b. If each quantum needs a fixed number of its own samples (t_k ∝ 1/p_k), the n
 most frequent are learned after S ∝ n^(alpha+1) online steps and L(S) - L_inf ∝ sum_{k>n} p_k ∝ n^-alpha ∝
 S^-alpha/(alpha+1); if each needs a fixed number of parameters, L(N) ∝ N^-alpha (alpha_N = alpha).
 Measurement (lmech.data.parity): a one-hot control block of ``n_tasks`` bits names subtask i, followed by ``n_bits``
