@@ -6,9 +6,10 @@ decreasing frequency, each with an abrupt drop of its own loss, and the smooth p
 of these steps. Quanta model: frequencies p_k ∝ k^-(alpha+1), k = 1, 2, ... (the paper's QH3). The authors'
 multitask-sparse-parity script (ejmichaud/quantization-model, scripts/sparse-parity-v4.py) draws subtask k with
 probability ∝ k^-a for a Zipf exponent a (default 1.5, with 100 subtasks, 50 bits, k = 3, width 100, AdamW at lr
-1e-3), which in this notation is a = alpha + 1. A learned quantum costs no loss, an unlearned one a constant b. If each quantum needs a fixed number of its own samples (t_k ∝ 1/p_k), the n
-most frequent are learned after S ∝ n^(alpha+1) online steps and L(S) - L_inf ∝ sum_{k>n} p_k ∝ n^-alpha ∝
-S^-alpha/(alpha+1); if each needs a fixed number of parameters, L(N) ∝ N^-alpha (alpha_N = alpha).
+1e-3), which in this notation is a = alpha + 1. A learned quantum costs no loss, an unlearned one a constant b. If
+each quantum needs a fixed number of its own samples (t_k ∝ 1/p_k), the n most frequent are learned after
+S ∝ n^(alpha+1) online steps and L(S) - L_inf ∝ sum_{k>n} p_k ∝ n^-alpha ∝ S^-alpha/(alpha+1); if each needs a
+fixed number of parameters, L(N) ∝ N^-alpha (alpha_N = alpha).
 Measurement (lmech.data.parity): a one-hot control block of ``n_tasks`` bits names subtask i, followed by ``n_bits``
 uniform task bits; subtask i's label is the parity of a fixed random set of k = 3 task bits; p_i ∝ (i+1)^-(alpha+1),
 alpha = 0.4 (i = 0 is the most frequent). A one-hidden-layer ReLU MLP (float32, 2 logits, cross-entropy) is trained
