@@ -56,7 +56,17 @@ def compute_optimal(result: FitResult, compute, level: float | None = None) -> A
     n, d, loss = optimal_allocation(result.params, c)
     if len(result.samples) == 0:
         return Allocation(c, n, d, loss, (n, n), (d, d), (loss, loss), 0.0)
-    draws = [optimal_allocation(result.form.public(list(s)), c) for s in result.samples]
+    draws = []
+    for sample in result.samples:  # a refit whose exponent ended on its bound has no finite allocation: left out
+        try:
+            draws.append(optimal_allocation(result.form.public(list(sample)), c))
+        except LmechInputError:
+            continue
+    if len(draws) < 0.9 * len(result.samples):
+        raise LmechInputError(
+            f"only {len(draws)} of {len(result.samples)} bootstrap refits have positive A, B, alpha and beta: the "
+            "compute-optimal allocation's interval cannot be trusted"
+        )
     stacked = [np.array([draw[i] for draw in draws]) for i in range(3)]  # 3 x (B, len(c))
     (n_lo, n_hi), (d_lo, d_hi), (l_lo, l_hi) = (_quantiles(s, level) for s in stacked)
     return Allocation(c, n, d, loss, (n_lo, n_hi), (d_lo, d_hi), (l_lo, l_hi), level)

@@ -12,7 +12,8 @@ Each repetition draws fresh noise and fits with lmech.fit (delta = 1e-3, ``boots
 Verdict: (1) pooled coverage of the five parameters by their ``level`` intervals over the repetitions in [0.7, 0.9]
 (the issue's window for nominal 80%), judged with its Monte Carlo error: the coverage estimate's 95% interval (from
 the spread of per-repetition means, so the five correlated parameters of one fit count once) must overlap the
-window; a handful of repetitions cannot tell 0.86 from 0.91, 200 (full) can. (2) the 90th percentile over
+window and be no wider than it (so too few repetitions fail rather than pass by ignorance); 40 repetitions give
++-0.06, 200 (full) +-0.03. (2) the 90th percentile over
 repetitions of |L_fit / L_true - 1| at the true compute-optimal (N*, D*) of 10x the largest fitted compute < 2%: one
 fit's error is a random variable, and the bar is judged on a high quantile so that it speaks for most fits.
 Measured (noise 0.01, 100 repetitions, 100 bootstrap refits each): coverage per parameter 0.84-0.88, pooled 0.864
@@ -99,7 +100,13 @@ def _repetition(c: Mapping[str, Any]) -> RunResult:
     n, d = design(c)
     rng = np.random.default_rng([c["seed"], DATA, c["repetition"]])
     loss = spec.predict(true, N=n, D=d).numpy() * np.exp(c["noise"] * rng.standard_normal(len(n)))
-    result = fit(spec, {"N": n, "D": d, "loss": loss}, bootstrap=c["bootstrap"], level=c["level"], seed=c["repetition"])
+    result = fit(
+        spec,
+        {"N": n, "D": d, "loss": loss},
+        bootstrap=c["bootstrap"],
+        level=c["level"],
+        seed=c["seed"] * 100_003 + c["repetition"],
+    )
     compute = c["extrapolation"] * max(c["budgets"])
     n_star, d_star, l_star = optimal_allocation(true, compute)
     band = result.predict(N=n_star, D=d_star)
@@ -122,7 +129,8 @@ def coverage_check(inside: np.ndarray, level: float) -> Check:
     estimate = float(per_rep.mean())
     se = float(per_rep.std(ddof=1) / math.sqrt(len(per_rep))) if len(per_rep) > 1 else math.inf
     low, high = estimate - 1.96 * se, estimate + 1.96 * se
-    overlaps = high >= WINDOW[0] and low <= WINDOW[1]
+    # consistent with the window, and precise enough to tell: an interval wider than the window decides nothing
+    overlaps = high >= WINDOW[0] and low <= WINDOW[1] and (high - low) <= WINDOW[1] - WINDOW[0]
     return Check(
         f"coverage of the nominal {level:.0%} intervals (pooled over parameters)",
         overlaps,
@@ -130,7 +138,7 @@ def coverage_check(inside: np.ndarray, level: float) -> Check:
         {"coverage": estimate, "interval_95": [low, high], "per_parameter": inside.mean(0).tolist()},
         estimate,
         list(WINDOW),
-        "pooled coverage; holds when its 95% Monte Carlo interval overlaps the window",
+        "pooled coverage; holds when its 95% Monte Carlo interval overlaps the window and is no wider than it",
         "the issue's window for nominal 80%; judged with its Monte Carlo error (STYLE 11), so few repetitions give a "
         "wide interval and the full scale (200 repetitions, +-0.03) a decisive one",
     )

@@ -126,7 +126,7 @@ def top_eigenvalues(
     *,
     tol: float = 1e-4,
     v0: torch.Tensor | None = None,
-    max_products: int = 2000,
+    max_restarts: int = 2000,
     ncv: int | None = None,
 ) -> Eigen:
     """The k largest (algebraic) eigenvalues of the operator by ARPACK's Lanczos, starting from ``v0`` (warm start)
@@ -147,10 +147,10 @@ def top_eigenvalues(
     ncv = min(op.dim, ncv or max(2 * k + 1, 8 + k))  # Lanczos vectors per restart (ARPACK needs > k + 1)
     with threadpool_limits(limits=1, user_api="blas"):
         try:
-            values, vectors = eigsh(linear, k=k, which="LA", tol=tol, v0=start, ncv=ncv, maxiter=max_products)
+            values, vectors = eigsh(linear, k=k, which="LA", tol=tol, v0=start, ncv=ncv, maxiter=max_restarts)
         except ArpackNoConvergence as exc:  # keep what converged; residuals below say how good it is
             if len(exc.eigenvalues) == 0:
-                raise LmechInputError(f"Lanczos did not converge within {max_products} restarts") from None
+                raise LmechInputError(f"Lanczos did not converge within {max_restarts} restarts") from None
             values, vectors = exc.eigenvalues, exc.eigenvectors
     used = op.products - before
     order = np.argsort(values)[::-1]

@@ -6,7 +6,8 @@ appendix A: with G the true gradient, Sigma the per-example gradient covariance 
     B_simple = tr(Sigma) / |G|^2,          B_noise = tr(H Sigma) / (G^T H G).
 
 Estimators from m per-example gradients g_i drawn from the data (appendix A's unbiased forms):
-tr(Sigma)^ = sum_i |g_i - g_bar|^2 / (m - 1) and |G|^2^ = |g_bar|^2 - tr(Sigma)^ / m; with ``population=True`` the
+tr(Sigma)^ = sum_i |g_i - g_bar|^2 / (m - 1), |G|^2^ = |g_bar|^2 - tr(Sigma)^ / m and likewise
+(G^T H G)^ = g_bar^T H g_bar - tr(H Sigma)^ / m; with ``population=True`` the
 examples ARE the population (e.g. the whole training set that SGD samples from), and the plain averages are exact.
 tr(H Sigma) from a subset of deviations g_i - g_bar (one Hessian-vector product each).
 """
@@ -85,5 +86,12 @@ def noise_scale(
         scale = 1.0 / m if population else 1.0 / (m - 1)
         trace_h_sigma = float(quad.mean()) * m * scale
         curvature = float(mean @ hessian(mean.to(hessian.dtype)).double())
-        b_noise = trace_h_sigma / curvature if curvature > 0 else None
+        if not population:  # E[g_bar^T H g_bar] = G^T H G + tr(H Sigma) / m
+            curvature -= trace_h_sigma / m
+        if curvature <= 0:
+            raise LmechInputError(
+                f"G^T H G is not resolved by {m} examples (estimate {curvature:.3g}): use more examples, or the "
+                "gradient lies in directions of non-positive curvature"
+            )
+        b_noise = trace_h_sigma / curvature
     return NoiseScale(trace / norm2, b_noise, trace, norm2, m)
