@@ -4,6 +4,7 @@ from lmech.core import Registry
 from lmech.laws import (
     adam_edge_of_stability,
     balancedness,
+    coord_check,
     dln_modes,
     double_descent,
     edge_of_stability,
@@ -36,6 +37,7 @@ REGISTRY = Registry(
         edge_of_stability.LAW,
         adam_edge_of_stability.LAW,
         quanta.LAW,
+        coord_check.LAW,
     ]
 )
 
