@@ -131,6 +131,7 @@ def test_csv_round_trip_and_errors(tmp_path):
         "N,D,loss\n1e8,2e9,3\n1e8,-1,3\n": "line 3: D must be finite and positive",
         "": "is empty",
         "N,D,loss\n": "no rows",
+        "N,D,loss,N\n1,2,3,4\n": "repeats n",
     }
     for text, message in cases.items():
         bad = tmp_path / "bad.csv"

@@ -21,6 +21,10 @@ def test_edge_of_stability_quick_holds():
 def test_edge_of_stability_rejects_a_step_size_above_the_edge_at_init():
     with pytest.raises(lmech.core.LmechInputError, match="factor must be > 1"):
         lmech.check("edge-of-stability", overrides={"factors": [0.5]})
+    with pytest.raises(lmech.core.LmechInputError, match="control_factor"):
+        lmech.check("edge-of-stability", overrides={"factors": [2.0, 20.0]})
+    with pytest.raises(lmech.core.LmechInputError, match="measure_every"):
+        lmech.check("adam-edge-of-stability", overrides={"measure_every": 1000})
 
 
 def test_adam_edge_of_stability_quick_holds():

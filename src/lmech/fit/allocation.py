@@ -52,7 +52,7 @@ def compute_optimal(result: FitResult, compute, level: float | None = None) -> A
     c = np.atleast_1d(np.asarray(compute, dtype=np.float64))
     if not np.all(np.isfinite(c) & (c > 0)):
         raise LmechInputError("compute must be finite and positive")
-    level = level or result.level
+    level = result.level if level is None else level
     n, d, loss = optimal_allocation(result.params, c)
     if len(result.samples) == 0:
         return Allocation(c, n, d, loss, (n, n), (d, d), (loss, loss), 0.0)

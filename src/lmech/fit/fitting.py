@@ -59,8 +59,9 @@ class FitResult:
             if len(self.samples) == 0:
                 return Band(point, point.copy(), point.copy(), 0.0)
             draws = torch.exp(self.form.log_loss(torch.as_tensor(self.samples), cols)).numpy()  # (B, n)
-        lo, hi = _quantiles(draws, level or self.level)
-        return Band(point, lo, hi, level or self.level)
+        level = self.level if level is None else level
+        lo, hi = _quantiles(draws, level)
+        return Band(point, lo, hi, level)
 
     def summary(self) -> dict:
         return {

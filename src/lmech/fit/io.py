@@ -29,6 +29,9 @@ def read_csv(path: str | Path, spec: Form) -> dict[str, np.ndarray]:
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise LmechInputError(f"{path} is empty: expected a header with columns {', '.join(spec.variables)}, loss")
     header = [cell.strip().lower() for cell in rows[0]]
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        raise LmechInputError(f"{path}: the header repeats {', '.join(repeated)}; each column name must appear once")
     wanted = [*spec.variables, "loss"]
     index = {}
     for name in wanted:
@@ -59,7 +62,7 @@ def read_csv(path: str | Path, spec: Form) -> dict[str, np.ndarray]:
 def from_records(records: Sequence[RunRecord], variables: Mapping[str, str], loss: str) -> dict[str, np.ndarray]:
     """A table from stored runs: ``variables`` maps each form variable to a config key of the runs (or, when the
     config has no such key, a row name whose last value is taken); ``loss`` is the row name of the loss (last value).
-    Diverged runs are left out."""
+    Runs whose status is not "done" (diverged ones) are left out."""
     out: dict[str, list[float]] = {name: [] for name in [*variables, "loss"]}
     for r in records:
         if r.status != "done":

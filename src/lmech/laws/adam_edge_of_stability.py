@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lmech.config import LawConfig
 from lmech.core import (
@@ -70,6 +70,15 @@ class Config(LawConfig):
     width: int = Field(64, ge=4, le=2048, description="hidden width")
     depth: int = Field(2, ge=1, le=6, description="hidden layers")
     init_scale: float = Field(0.5, gt=0, le=4, description="weight std x sqrt(fan_in) of the hidden layers")
+
+    @model_validator(mode="after")
+    def _measured(self) -> Config:
+        if self.measure_every * 3 > self.steps:
+            raise ValueError(
+                f"measure_every ({self.measure_every}) must leave measurements in the last third of "
+                f"{self.steps} steps: at most steps / 3"
+            )
+        return self
 
     @field_validator("tasks")
     @classmethod

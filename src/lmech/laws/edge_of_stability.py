@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lmech.config import LawConfig
 from lmech.core import (
@@ -79,6 +79,12 @@ class Config(LawConfig):
         if unknown:
             raise ValueError(f"tasks must be among {', '.join(TASKS)}; got {unknown}")
         return tasks
+
+    @model_validator(mode="after")
+    def _control_apart(self) -> Config:
+        if self.control_factor in self.factors:
+            raise ValueError(f"control_factor ({self.control_factor:g}) must not be one of factors {self.factors}")
+        return self
 
     @field_validator("factors")
     @classmethod
