@@ -34,7 +34,6 @@ from pydantic import Field, field_validator, model_validator
 
 from lmech.config import LawConfig
 from lmech.core import (
-    INIT,
     Check,
     Evaluation,
     Figure,
@@ -47,10 +46,8 @@ from lmech.core import (
     RunSpec,
     Series,
     Threshold,
-    generator,
 )
-from lmech.laws.edge_of_stability import TASKS, task_data
-from lmech.nets import MLP, functional
+from lmech.laws.edge_of_stability import TASKS, known_tasks, task_model
 from lmech.observables import HessianOperator, PreconditionedOperator, top_eigenvalues
 from lmech.train import adam, torch_threads
 
@@ -83,10 +80,7 @@ class Config(LawConfig):
     @field_validator("tasks")
     @classmethod
     def _known(cls, tasks: list[str]) -> list[str]:
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown:
-            raise ValueError(f"tasks must be among {', '.join(TASKS)}; got {unknown}")
-        return tasks
+        return known_tasks(tasks)
 
 
 def threshold(lr: float, beta1: float) -> float:
@@ -105,25 +99,10 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
 
 def _run(c: Mapping[str, Any]) -> RunResult:
     start = time.perf_counter()
-    x, y = task_data(c["task"], c["n"], c["seed"])
     optimizer = adam(c["lr"], b1=c["beta1"], b2=c["beta2"], eps=c["eps"])
     rows, vector, diverged = [], None, None
     with torch_threads(1):
-        net = MLP(
-            x.shape[1],
-            c["width"],
-            c["depth"],
-            y.shape[1],
-            activation_name="tanh",
-            init_scale=c["init_scale"],
-            gen=generator(c["seed"], INIT, TASKS.index(c["task"])),
-        )
-        fn, params = functional(net)
-
-        def loss_of(p):
-            diff = fn(p, x) - y
-            return 0.5 * (diff * diff).sum() / len(x)
-
+        params, loss_of = task_model(c)
         state = optimizer.init(params)
         for step in range(c["steps"] + 1):
             leaves = {k: v.clone().requires_grad_() for k, v in params.items()}

@@ -50,7 +50,7 @@ from lmech.core import (
 from lmech.data import digits
 from lmech.nets import MLP, functional
 from lmech.parametrize import PARAMETRIZATIONS, initialise, learning_rates, mlp_roles, parametrization, width_multiplier
-from lmech.train import torch_threads
+from lmech.train import mse, torch_threads
 
 ID = "coord-check"
 DEPTH = 3
@@ -126,8 +126,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             second = {k: torch.zeros_like(v) for k, v in params.items()}
             for t in range(1, c["steps"] + 1):
                 leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
-                diff = _forward(leaves, x)[-1] - y
-                grads = torch.autograd.grad(0.5 * (diff * diff).sum() / len(x), list(leaves.values()))
+                grads = torch.autograd.grad(mse(_forward(leaves, x)[-1], y), list(leaves.values()))
                 new = {}
                 for (k, p), g in zip(leaves.items(), grads, strict=True):  # Adam, per-parameter lr
                     first[k] = 0.9 * first[k] + 0.1 * g

@@ -54,7 +54,7 @@ from lmech.data import digits
 from lmech.data.synthetic import mlp_teacher
 from lmech.nets import MLP, functional
 from lmech.observables import HessianOperator, top_eigenvalues
-from lmech.train import torch_threads
+from lmech.train import mse, torch_threads
 
 ID = "edge-of-stability"
 TASKS = ("digits", "teacher")
@@ -75,10 +75,7 @@ class Config(LawConfig):
     @field_validator("tasks")
     @classmethod
     def _known(cls, tasks: list[str]) -> list[str]:
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown:
-            raise ValueError(f"tasks must be among {', '.join(TASKS)}; got {unknown}")
-        return tasks
+        return known_tasks(tasks)
 
     @model_validator(mode="after")
     def _control_apart(self) -> Config:
@@ -94,6 +91,14 @@ class Config(LawConfig):
         return factors
 
 
+def known_tasks(tasks: list[str]) -> list[str]:
+    """The ``tasks`` field's check, shared by the edge-of-stability laws."""
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ValueError(f"tasks must be among {', '.join(TASKS)}; got {unknown}")
+    return tasks
+
+
 def task_data(task: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if task == "digits":
         d = digits()
@@ -101,6 +106,22 @@ def task_data(task: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]
         return d.x[perm], torch.nn.functional.one_hot(d.y[perm], 10).float()
     d = mlp_teacher(20, n, gen=generator(seed, DATA), width=64, depth=1, dim_out=1)
     return d.x, d.y
+
+
+def task_model(c: Mapping[str, Any]):
+    """(initial parameters, loss(params) on the full training set) of a run's tanh MLP and task."""
+    x, y = task_data(c["task"], c["n"], c["seed"])
+    net = MLP(
+        x.shape[1],
+        c["width"],
+        c["depth"],
+        y.shape[1],
+        activation_name="tanh",
+        init_scale=c["init_scale"],
+        gen=generator(c["seed"], INIT, TASKS.index(c["task"])),
+    )
+    fn, params = functional(net)
+    return params, lambda p: mse(fn(p, x), y)
 
 
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
@@ -118,23 +139,8 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
 
 def _run(c: Mapping[str, Any]) -> RunResult:
     start = time.perf_counter()
-    x, y = task_data(c["task"], c["n"], c["seed"])
     with torch_threads(1):
-        net = MLP(
-            x.shape[1],
-            c["width"],
-            c["depth"],
-            y.shape[1],
-            activation_name="tanh",
-            init_scale=c["init_scale"],
-            gen=generator(c["seed"], INIT, TASKS.index(c["task"])),
-        )
-        fn, params = functional(net)
-
-        def loss_of(p):
-            diff = fn(p, x) - y
-            return 0.5 * (diff * diff).sum() / len(x)
-
+        params, loss_of = task_model(c)
         initial = top_eigenvalues(HessianOperator(loss_of, params), tol=1e-8)
         s_init, vector = float(initial.values[0]), initial.vectors[:, 0]
         lr = 2.0 / (c["factor"] * s_init)

@@ -63,7 +63,7 @@ from lmech.data import digits
 from lmech.data.synthetic import mlp_teacher
 from lmech.nets import MLP, ensemble, member
 from lmech.observables import HessianOperator, top_eigenvalues
-from lmech.train import torch_threads
+from lmech.train import mse, torch_threads
 
 ID = "linear-scaling-rule"
 POWER = {"sgd": 1.0, "adam": 0.5}
@@ -146,8 +146,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
         fn, params = ensemble(nets)  # (S, ...) stacked parameters
 
         def loss_of(p, xb, yb):
-            diff = fn(p, xb) - yb
-            return 0.5 * (diff * diff).sum() / len(xb)
+            return mse(fn(p, xb), yb)
 
         s_init = [
             float(top_eigenvalues(HessianOperator(lambda p: loss_of(p, x, y), member(params, i)), tol=1e-6).values[0])
