@@ -14,7 +14,10 @@ Three algorithms (Novak et al. 2022, "Fast finite width neural tangent kernel", 
 
 ``outputs``: "trace" gives (n1, n2), the trace over outputs divided by their number (neural-tangents'
 ``trace_axes=(-1,)``); "full" gives (n1, n2, C, C). Scalar models (output (n,) or (n, 1)) give (n1, n2).
-"auto": "structured" when a module's dense layers hold at least half the parameters, else "jacobian".
+"auto" (cost model, multiply-adds per pair of examples and output pair, the n1 n2 C^2 factor common to all): the
+Jacobian contraction costs P; NTK-vector products about 2 P (a jvp per column, never cheaper, chosen only by name to
+save memory); the structured method sum over dense layers of (fan_in + fan_out) plus the Jacobian contraction of the
+other parameters; "auto" takes the cheaper of structured and Jacobian.
 """
 
 from __future__ import annotations
@@ -78,8 +81,7 @@ def module_ntk(
         if getattr(layer, kind) is not None
     }
     if method == "auto":
-        share = sum(params[k].numel() for k in dense_params) / max(1, sum(p.numel() for p in params.values()))
-        method = "structured" if share >= 0.5 else "jacobian"
+        method = _cheaper(dense, params, dense_params)
     width = _output_width(fn, params, x1)
     if method != "structured":
         return empirical_ntk(fn, params, x1, x2, method=method, outputs=outputs, chunk=chunk)
@@ -136,6 +138,14 @@ def _generic_block(fn: Fn, params: Params, a: torch.Tensor, b: torch.Tensor, met
 
 def _dense_layers(module: nn.Module) -> dict[str, nn.Module]:
     return {name: m for name, m in module.named_modules() if isinstance(m, nn.Linear | NTKLinear)}
+
+
+def _cheaper(dense: dict[str, nn.Module], params: Params, dense_params: set[str]) -> str:
+    """The module docstring's cost model: "structured" when its per-pair cost is below the Jacobian contraction's."""
+    total = sum(p.numel() for p in params.values())
+    rest = total - sum(params[k].numel() for k in dense_params)
+    structured = rest + sum(layer.weight.shape[0] + layer.weight.shape[1] for layer in dense.values())
+    return "structured" if dense and structured < total else "jacobian"
 
 
 def _multipliers(layer: nn.Module) -> tuple[float, float]:
