@@ -499,6 +499,8 @@ class Law:
     together); ``execute(configs)`` trains one job in any process and returns one
     :class:`RunResult` per config; ``evaluate(cfg, records)`` predicts, compares and describes the
     figure. Bump ``version`` when a run's meaning changes, so stored runs are not reused.
+    ``divergence_expected``: the law sweeps into unstable settings (a learning-rate grid), so a diverged run is
+    a measurement its ``evaluate`` judges, not a verdict-ending failure.
     """
 
     id: str
@@ -513,6 +515,7 @@ class Law:
     scales: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"quick": {}, "full": {}})
     quick_seconds: float = math.nan
     version: int = 1
+    divergence_expected: bool = False
 
 
 class Registry:

@@ -39,7 +39,10 @@ def check(
         start = time.perf_counter()
         result = execute(law, law.plan(cfg), db, n_jobs=jobs, progress=progress)
         diverged = [r for r in result.records if r.status == "diverged"]
-        evaluation = divergence(law, diverged) if diverged else law.evaluate(cfg, result.records)
+        if diverged and not law.divergence_expected:
+            evaluation = divergence(law, diverged)
+        else:
+            evaluation = law.evaluate(cfg, result.records)
         verdict = Verdict(
             law=law.id,
             holds=bool(evaluation.checks) and all(c.holds for c in evaluation.checks),

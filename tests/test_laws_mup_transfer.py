@@ -1,0 +1,71 @@
+"""mup-transfer: the optimum locator, config validation, and (slow) the quick law at seed 0."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+import lmech
+from lmech.core import LmechInputError, Registry
+from lmech.laws import mup_transfer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def registered():
+    """The law registered whether or not lmech.laws lists it yet."""
+    module = sys.modules["lmech.sweep.check"]
+    saved = module.REGISTRY
+    if mup_transfer.ID not in saved.ids():
+        module.REGISTRY = Registry([*saved, mup_transfer.LAW])
+    yield
+    module.REGISTRY = saved
+
+
+def test_optimum_is_the_vertex_of_a_log_parabola():
+    grid = [-4.0, -3.0, -2.0, -1.0, 0.0]
+    true = -2.3
+    losses = np.exp(0.5 * (np.array(grid) - true) ** 2)  # log loss exactly quadratic in log2 lr
+    assert mup_transfer.optimum(grid, losses) == pytest.approx(true, abs=1e-12)
+
+
+def test_optimum_on_the_edge_or_all_diverged_is_nan():
+    grid = [0.0, 1.0, 2.0]
+    assert math.isnan(mup_transfer.optimum(grid, [0.1, 0.2, 0.3]))
+    assert math.isnan(mup_transfer.optimum(grid, [math.inf, math.nan, math.inf]))
+    # a diverged neighbour counts as +inf: the grid point itself is returned
+    assert mup_transfer.optimum(grid, [0.5, 0.1, math.nan]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"widths": [64, 32]}, "widths"),
+        ({"optimizers": ["lion"]}, "optimizers"),
+        ({"adam_lrs": [-3.0, -1.0, 0.0]}, "adam_lrs"),
+        ({"base_width": 128}, "base_width"),
+        ({"batch": 0}, "batch"),
+    ],
+)
+def test_bad_config_is_a_clear_input_error(overrides, field):
+    with pytest.raises(LmechInputError, match=field):
+        lmech.check("mup-transfer", overrides=overrides)
+
+
+def test_mup_at_base_width_gives_the_sp_curve():
+    """At m = 1 muP is SP: the same init draw and learning rates, so the same losses exactly."""
+    cfg = mup_transfer.Config(widths=[32, 64, 128], steps=5, seeds=1, optimizers=["sgd"], sgd_lrs=[-1.0, 0.0, 1.0])
+    jobs = [j for j in mup_transfer.plan(cfg) if j[0].config["width"] == 32]
+    mup, sp = ([s.config for s in job] for job in jobs)
+    assert mup[0]["parametrization"] == "mup" and sp[0]["parametrization"] == "sp"
+    losses = [[r.rows[0].value for r in mup_transfer.execute(job)] for job in (mup, sp)]
+    assert losses[0] == losses[1]
+
+
+def test_a_diverged_learning_rate_is_a_measurement_not_the_verdict():
+    """divergence_expected: the top of an lr grid may blow up; the law still judges the sweep."""
+    overrides = {"widths": [32, 64, 128], "steps": 5, "seeds": 1, "optimizers": ["sgd"], "sgd_lrs": [0.0, 60.0, 120.0]}
+    v = lmech.check("mup-transfer", overrides=overrides)
+    assert v.diverged
+    names = [c.name for c in v.checks]
+    assert "no divergence" not in names and "sgd muP: drift of the optimal log2 lr across widths" in names
