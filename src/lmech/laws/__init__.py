@@ -9,6 +9,7 @@ from lmech.laws import (
     double_descent,
     edge_of_stability,
     eigenlearning,
+    feature_ansatz,
     finite_width,
     fit_recovery,
     kernel_scaling,
@@ -18,6 +19,7 @@ from lmech.laws import (
     ntk_regression,
     quanta,
     signal_propagation,
+    spectral_bias,
 )
 
 REGISTRY = Registry(
@@ -38,6 +40,8 @@ REGISTRY = Registry(
         adam_edge_of_stability.LAW,
         quanta.LAW,
         coord_check.LAW,
+        feature_ansatz.LAW,
+        spectral_bias.LAW,
     ]
 )
 

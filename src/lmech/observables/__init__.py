@@ -11,6 +11,8 @@ from lmech.observables.curvature import (
     sharpness,
     top_eigenvalues,
 )
+from lmech.observables.feature_ansatz import agop, ansatz_scores, eigenspace_overlap, matrix_correlation
+from lmech.observables.learnability import learnability, learnability_observable
 from lmech.observables.linear import end_to_end_map, mode_strengths
 from lmech.observables.noise import NoiseScale, noise_scale, per_example_gradients
 from lmech.observables.ntk import empirical_ntk, module_ntk
@@ -28,6 +30,9 @@ __all__ = [
     "NoiseScale",
     "PreconditionedOperator",
     "accuracy",
+    "agop",
+    "ansatz_scores",
+    "eigenspace_overlap",
     "empirical_ntk",
     "end_to_end_map",
     "feature_change",
@@ -37,7 +42,10 @@ __all__ = [
     "invariant_drift",
     "kernel_alignment",
     "kernel_distance",
+    "learnability",
+    "learnability_observable",
     "linear_invariants",
+    "matrix_correlation",
     "mode_strengths",
     "module_ntk",
     "neuron_invariants",
