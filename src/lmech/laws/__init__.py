@@ -18,6 +18,7 @@ from lmech.laws import (
     ntk_linearization,
     ntk_regression,
     quanta,
+    representation_convergence,
     signal_propagation,
     spectral_bias,
 )
@@ -40,6 +41,7 @@ REGISTRY = Registry(
         adam_edge_of_stability.LAW,
         quanta.LAW,
         coord_check.LAW,
+        representation_convergence.LAW,
         feature_ansatz.LAW,
         spectral_bias.LAW,
     ]

@@ -23,8 +23,17 @@ from lmech.observables.regime import (
     parameter_movement,
     regime,
 )
+from lmech.observables.similarity import (
+    CrossMoments,
+    linear_cka,
+    mutual_knn,
+    null_baseline,
+    procrustes,
+    rbf_cka,
+)
 
 __all__ = [
+    "CrossMoments",
     "Eigen",
     "HessianOperator",
     "NoiseScale",
@@ -44,14 +53,19 @@ __all__ = [
     "kernel_distance",
     "learnability",
     "learnability_observable",
+    "linear_cka",
     "linear_invariants",
     "matrix_correlation",
     "mode_strengths",
     "module_ntk",
+    "mutual_knn",
     "neuron_invariants",
     "noise_scale",
+    "null_baseline",
     "parameter_movement",
     "per_example_gradients",
+    "procrustes",
+    "rbf_cka",
     "regime",
     "sharpness",
     "top_eigenvalues",
