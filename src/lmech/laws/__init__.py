@@ -12,8 +12,10 @@ from lmech.laws import (
     feature_ansatz,
     finite_width,
     fit_recovery,
+    grokking,
     kernel_scaling,
     lazy_rich,
+    neural_collapse,
     ntk_convergence,
     ntk_linearization,
     ntk_regression,
@@ -42,8 +44,10 @@ REGISTRY = Registry(
         quanta.LAW,
         coord_check.LAW,
         representation_convergence.LAW,
+        neural_collapse.LAW,
         feature_ansatz.LAW,
         spectral_bias.LAW,
+        grokking.LAW,
     ]
 )
 

@@ -1,6 +1,7 @@
 """Measurements of a training state, each an ``Observable(init, measure)`` made by a factory."""
 
 from lmech.observables.basic import accuracy, held_out_loss
+from lmech.observables.collapse import collapse, collapse_metrics
 from lmech.observables.conservation import invariant_drift, linear_invariants, neuron_invariants
 from lmech.observables.curvature import (
     Eigen,
@@ -12,6 +13,7 @@ from lmech.observables.curvature import (
     top_eigenvalues,
 )
 from lmech.observables.feature_ansatz import agop, ansatz_scores, eigenspace_overlap, matrix_correlation
+from lmech.observables.fourier import fourier_power
 from lmech.observables.learnability import learnability, learnability_observable
 from lmech.observables.linear import end_to_end_map, mode_strengths
 from lmech.observables.noise import NoiseScale, noise_scale, per_example_gradients
@@ -41,10 +43,13 @@ __all__ = [
     "accuracy",
     "agop",
     "ansatz_scores",
+    "collapse",
+    "collapse_metrics",
     "eigenspace_overlap",
     "empirical_ntk",
     "end_to_end_map",
     "feature_change",
+    "fourier_power",
     "held_out_loss",
     "hutchinson_trace",
     "hvp",
