@@ -10,6 +10,7 @@ import torch
 import lmech
 from lmech.core import LmechInputError, Registry
 from lmech.laws import grokking
+from lmech.train import adam
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -136,12 +137,11 @@ def test_members_share_init_and_decay_only_through_weight_decay():
     cfg = {"seed": 0, "net": 0, "init_scale": 1.0, "p": 7, "embed": 3, "width": 5}
     params = grokking.init_params(cfg, 3)
     assert all(torch.equal(v[0], v[2]) for v in params.values())
-    zero = [torch.zeros_like(v) for v in params.values()]
-    mom = {k: torch.zeros_like(v) for k, v in params.items()}
-    sq = {k: torch.zeros_like(v) for k, v in params.items()}
-    before = {k: v.clone() for k, v in params.items()}
-    decay = 1 - 0.1 * torch.tensor([0.0, 1.0, 2.0])
-    grokking._adamw(params, zero, mom, sq, decay, 0.1, 1)  # zero gradient: pure decoupled decay
-    for k, v in params.items():
+    zero = {k: torch.zeros_like(v) for k, v in params.items()}
+    wd = torch.tensor([0.0, 1.0, 2.0])
+    optimizer = adam(0.1, weight_decay={k: wd.view(-1, *[1] * (v.dim() - 1)) for k, v in params.items()})
+    after, _ = optimizer.update(zero, optimizer.init(params), params)  # zero gradient: pure decoupled decay
+    decay = 1 - 0.1 * wd
+    for k, v in after.items():
         for i, factor in enumerate(decay.tolist()):
-            assert torch.allclose(v[i], before[k][i] * factor)
+            assert torch.allclose(v[i], params[k][i] * factor)

@@ -1,5 +1,7 @@
 """Training loops against exact references: least squares, per-member gradients, torch's Adam."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -150,6 +152,28 @@ def test_fused_training_matches_autograd_training_with_minibatches():
 def test_fused_rejects_what_it_does_not_implement():
     with pytest.raises(LmechInputError, match="activation relu, tanh or linear"):
         mlp_gradients(2, "gelu")
+
+
+def test_adam_with_per_parameter_and_per_member_rates_equals_separate_adams():
+    gen = torch.Generator().manual_seed(0)
+    params = {"a": torch.randn(3, 4, generator=gen), "b": torch.randn(3, 2, generator=gen)}
+    grads = [{k: torch.randn(v.shape, generator=gen) for k, v in params.items()} for _ in range(3)]
+    member_lr = torch.tensor([0.1, 0.01, 0.001]).view(3, 1)
+    rates = {"a": member_lr, "b": 0.05}
+    joint = adam(rates, weight_decay={"a": 0.1, "b": 0.0})
+    p_joint, s_joint = params, joint.init(params)
+    for g in grads:
+        p_joint, s_joint = joint.update(g, s_joint, p_joint)
+    assert math.isnan(joint.lr)
+    for i, lr in enumerate(member_lr.flatten().tolist()):
+        for name, r, wd in (("a", lr, 0.1), ("b", 0.05, 0.0)):
+            single = adam(r, weight_decay=wd)
+            p, s = {name: params[name][i]}, single.init({name: params[name][i]})
+            for g in grads:
+                p, s = single.update({name: g[name][i]}, s, p)
+            assert torch.allclose(p_joint[name][i], p[name], rtol=1e-6, atol=1e-7)
+    with pytest.raises(LmechInputError, match="weight_decay must be a non-negative number"):
+        adam(0.1, weight_decay={"a": torch.tensor([0.1, -1.0])})
 
 
 def test_optimizer_registry_and_bad_lr():

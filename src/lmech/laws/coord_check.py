@@ -50,7 +50,7 @@ from lmech.core import (
 from lmech.data import digits
 from lmech.nets import MLP, functional
 from lmech.parametrize import PARAMETRIZATIONS, initialise, learning_rates, mlp_roles, parametrization, width_multiplier
-from lmech.train import mse, torch_threads
+from lmech.train import adam, mse, torch_threads
 
 ID = "coord-check"
 DEPTH = 3
@@ -120,20 +120,13 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             _, shapes = functional(MLP(64, c["width"], DEPTH, 10, activation_name="tanh", gen=gen))
             roles = mlp_roles(shapes)
             params = initialise(shapes, roles, table, m, gen)
-            lrs = learning_rates(roles, table, m, c["lr"], "adam")
+            optimizer = adam(learning_rates(roles, table, m, c["lr"], "adam"))  # per-parameter lr
             before = [h.detach() for h in _forward(params, x)]
-            first = {k: torch.zeros_like(v) for k, v in params.items()}
-            second = {k: torch.zeros_like(v) for k, v in params.items()}
-            for t in range(1, c["steps"] + 1):
+            state = optimizer.init(params)
+            for _ in range(c["steps"]):
                 leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
                 grads = torch.autograd.grad(mse(_forward(leaves, x)[-1], y), list(leaves.values()))
-                new = {}
-                for (k, p), g in zip(leaves.items(), grads, strict=True):  # Adam, per-parameter lr
-                    first[k] = 0.9 * first[k] + 0.1 * g
-                    second[k] = 0.999 * second[k] + 0.001 * g * g
-                    step = (first[k] / (1 - 0.9**t)) / ((second[k] / (1 - 0.999**t)).sqrt() + 1e-8)
-                    new[k] = p.detach() - lrs[k] * step
-                params = new
+                params, state = optimizer.update(dict(zip(params, grads, strict=True)), state, params)
             after = [h.detach() for h in _forward(params, x)]
         rows = []
         for name, h1, h0 in zip(LAYERS, after, before, strict=True):

@@ -64,7 +64,7 @@ from lmech.core import (
 from lmech.data import digits
 from lmech.nets import MLP, functional
 from lmech.parametrize import initialise, learning_rates, mlp_roles, parametrization, width_multiplier
-from lmech.train import mlp_gradients, torch_threads
+from lmech.train import adam, mlp_gradients, torch_threads
 
 ID = "mup-transfer"
 OPTIMIZERS = ("adam", "sgd")
@@ -139,14 +139,16 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
         params = {k: v.expand(len(configs), *v.shape).clone() for k, v in init.items()}  # same init per lr
         rates = {k: (lr * scale[k]).reshape(-1, *[1] * (v.dim() - 1)) for k, v in params.items()}
         gradients = mlp_gradients(c["depth"], "tanh", "cross_entropy")
-        update = _adam if c["optimizer"] == "adam" else _sgd
-        state: dict[str, Any] = {"t": 0}
+        state = adam(rates).init(params)
         batches = generator(c["seed"], DATA, c["width"], c["member"])
         for t in range(c["steps"]):
             idx = torch.randint(0, d.n, (c["batch"],), generator=batches)
             grads, _ = gradients(params, d.x[idx], d.y[idx])
-            decay = 1.0 - t / c["steps"]  # linear decay to 0: the final loss is not one noisy step's
-            params = update(params, grads, {k: r * decay for k, r in rates.items()}, state)
+            now = {k: r * (1.0 - t / c["steps"]) for k, r in rates.items()}  # linear decay to 0: no last noisy step
+            if c["optimizer"] == "adam":
+                params, state = adam(now).update(grads, state, params)
+            else:
+                params = {k: p - now[k] * grads[k] for k, p in params.items()}
         _, losses = gradients(params, d.x, d.y)
     seconds = (time.perf_counter() - start) / len(configs)
     out = []
@@ -156,24 +158,6 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             RunResult(status, [Row(c["steps"], "train_loss", loss)], seconds, c["steps"] if status != "done" else None)
         )
     return out
-
-
-def _sgd(params, grads, rates, state):
-    return {k: p - rates[k] * grads[k] for k, p in params.items()}
-
-
-def _adam(params, grads, rates, state, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
-    t = state["t"] = state["t"] + 1
-    if t == 1:
-        state["m"] = {k: torch.zeros_like(p) for k, p in params.items()}
-        state["v"] = {k: torch.zeros_like(p) for k, p in params.items()}
-    new = {}
-    for k, p in params.items():
-        state["m"][k].mul_(b1).add_(grads[k], alpha=1 - b1)
-        state["v"][k].mul_(b2).addcmul_(grads[k], grads[k], value=1 - b2)
-        step = (state["m"][k] / (1 - b1**t)) / ((state["v"][k] / (1 - b2**t)).sqrt() + eps)
-        new[k] = p - rates[k] * step
-    return new
 
 
 def optimum(grid: Sequence[float], losses: Sequence[float]) -> float:

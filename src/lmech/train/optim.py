@@ -6,7 +6,8 @@ along a leading axis.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -59,9 +60,29 @@ class AdamState(NamedTuple):
     v: Params
 
 
-def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0) -> Optimizer:
-    """Adam (Kingma & Ba 2015, Alg. 1) with bias correction; decoupled weight decay (AdamW)."""
-    _check_lr(lr)
+Rate = float | Mapping[str, float | torch.Tensor]
+
+
+def _per_parameter(value: Rate, name: str, strict: bool) -> Callable[[str], Any]:
+    """``value`` as a function of the parameter name: one number for all, or one per name (a float, or a tensor
+    that broadcasts against that parameter, e.g. (E, 1, 1) for per-member values of a stacked ensemble)."""
+    values = value.values() if isinstance(value, Mapping) else [value]
+    for v in values:
+        smallest = float(v.min()) if isinstance(v, torch.Tensor) else v
+        if not (smallest > 0 if strict else smallest >= 0):
+            raise LmechInputError(f"{name} must be a {'positive' if strict else 'non-negative'} number; got {v!r}")
+    if isinstance(value, Mapping):
+        return lambda k: value[k]
+    return lambda _k: value
+
+
+def adam(lr: Rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weight_decay: Rate = 0.0) -> Optimizer:
+    """Adam (Kingma & Ba 2015, Alg. 1) with bias correction; decoupled weight decay (AdamW, Loshchilov & Hutter
+    2019): theta <- theta (1 - lr wd) - lr m_hat / (sqrt(v_hat) + eps). ``lr`` and ``weight_decay`` are one number
+    or one per parameter name (see :func:`_per_parameter`: per-layer rates of a parametrization, per-member rates
+    of an ensemble); with per-parameter rates ``Optimizer.lr`` is NaN (no single gradient-flow time)."""
+    lr_of = _per_parameter(lr, "lr", strict=True)
+    wd_of = _per_parameter(weight_decay, "weight_decay", strict=False)
 
     def init(params: Params) -> AdamState:
         return AdamState(
@@ -74,11 +95,12 @@ def adam(lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, weigh
         v = {k: b2 * state.v[k] + (1 - b2) * g * g for k, g in grads.items()}
         c1, c2 = 1 - b1**t, 1 - b2**t
         new = {
-            k: p * (1 - lr * weight_decay) - lr * (m[k] / c1) / ((v[k] / c2).sqrt() + eps) for k, p in params.items()
+            k: p * (1 - lr_of(k) * wd_of(k)) - lr_of(k) * (m[k] / c1) / ((v[k] / c2).sqrt() + eps)
+            for k, p in params.items()
         }
         return new, AdamState(t, m, v)
 
-    return Optimizer("adam", init, update, lr)
+    return Optimizer("adam", init, update, float(lr) if not isinstance(lr, Mapping) else math.nan)
 
 
 OPTIMIZERS = {"gd": gd, "sgd": sgd, "adam": adam}
