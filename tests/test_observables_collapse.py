@@ -135,7 +135,7 @@ def test_coinciding_class_means_are_a_clear_error():
 
 def test_observable_measures_a_functional_model_and_marks_nan_features():
     h, labels, w, b = noisy_features()
-    obs = nc.collapse(lambda p, x: x, "w", "b")
+    obs = nc.neural_collapse(lambda p, x: x, "w", "b")
     snap = Snapshot(0, 0.0, {"w": w, "b": b}, None, h, labels, 0.0)
     values, _ = obs.measure(snap, obs.init(snap))
     assert values == nc.collapse_metrics(h, labels, w, b)

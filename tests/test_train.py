@@ -149,6 +149,20 @@ def test_fused_training_matches_autograd_training_with_minibatches():
         torch.testing.assert_close(a.params[k], b.params[k], rtol=1e-9, atol=1e-12)
 
 
+def test_fused_cross_entropy_takes_one_labelling_per_member():
+    gen = torch.Generator().manual_seed(0)
+    nets = [MLP(5, 7, 2, 3, gen=gen) for _ in range(4)]
+    _, params = ensemble(nets)
+    x, y = torch.randn(9, 5, generator=gen), torch.randint(0, 3, (4, 9), generator=gen)  # (E, n) labels
+    fused, losses = mlp_gradients(2, "relu", "cross_entropy")(params, x, y)
+    for e, net in enumerate(nets):
+        f, p = functional(net)
+        ref = torch.func.grad(lambda q, e=e, f=f: LOSSES["cross_entropy"](f(q, x), y[e]))(p)
+        for k in p:
+            assert torch.allclose(fused[k][e], ref[k], atol=1e-6)
+        assert losses[e] == pytest.approx(float(LOSSES["cross_entropy"](f(p, x), y[e])), rel=1e-6)
+
+
 def test_fused_rejects_what_it_does_not_implement():
     with pytest.raises(LmechInputError, match="activation relu, tanh or linear"):
         mlp_gradients(2, "gelu")

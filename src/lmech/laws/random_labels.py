@@ -105,7 +105,7 @@ from lmech.core import (
 from lmech.data.corruption import corrupt_labels
 from lmech.data.digits import digits
 from lmech.nets import MLP, ensemble
-from lmech.train import adam, cross_entropy, torch_threads
+from lmech.train import adam, mlp_gradients, torch_threads
 
 ID = "random-labels"
 CLASSES = 10
@@ -160,7 +160,7 @@ def _train_job(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     )  # (E, n) one labelling per fraction; the same generator state nests them
     nets = [MLP(data.x.shape[1], c["width"], 2, CLASSES, gen=generator(c["seed"], INIT, c["net"])) for _ in configs]
     _fn, params = ensemble(nets)  # every member starts from the same init
-    opt = adam(c["lr"])
+    opt, gradients = adam(c["lr"]), mlp_gradients(2, "relu", "cross_entropy")  # hand-derived stacked gradients
     state = opt.init(params)
     order = generator(c["seed"], DATA, ORDER, c["net"])
     rows: list[list[Row]] = [[] for _ in configs]
@@ -174,7 +174,8 @@ def _train_job(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             perm = torch.randperm(data.n, generator=order)
             for i in range(0, data.n, c["batch_size"]):
                 idx = perm[i : i + c["batch_size"]]
-                params, state = opt.update(_grads(params, data.x[idx], labels[active][:, idx]), state, params)
+                grads, _ = gradients(params, data.x[idx], labels[active][:, idx])  # each member its own labels
+                params, state = opt.update(grads, state, params)
                 step += 1
         done = _record(params, data, labels[active], step, [rows[e] for e in active], settled, corrupted[active])
         for j in done:
@@ -192,14 +193,6 @@ def _train_job(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             break
     seconds = (time.perf_counter() - start) / len(configs)
     return [RunResult("done" if d is None else "diverged", r, seconds, d) for r, d in zip(rows, diverged, strict=True)]
-
-
-def _grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Gradients of each member's mean cross-entropy on its own labels y (E, b); members are independent."""
-    p = {k: v.detach().requires_grad_() for k, v in params.items()}
-    logits = forward(p, x)  # (E, b, C)
-    loss = sum(cross_entropy(logits[e], y[e]) for e in range(len(y)))
-    return dict(zip(p, torch.autograd.grad(loss, list(p.values())), strict=True))
 
 
 def _record(

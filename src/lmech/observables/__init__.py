@@ -1,7 +1,7 @@
 """Measurements of a training state, each an ``Observable(init, measure)`` made by a factory."""
 
 from lmech.observables.basic import accuracy, held_out_loss
-from lmech.observables.collapse import collapse, collapse_metrics
+from lmech.observables.collapse import collapse_metrics, neural_collapse
 from lmech.observables.conservation import invariant_drift, linear_invariants, neuron_invariants
 from lmech.observables.curvature import (
     Eigen,
@@ -43,7 +43,6 @@ __all__ = [
     "accuracy",
     "agop",
     "ansatz_scores",
-    "collapse",
     "collapse_metrics",
     "eigenspace_overlap",
     "empirical_ntk",
@@ -64,6 +63,7 @@ __all__ = [
     "mode_strengths",
     "module_ntk",
     "mutual_knn",
+    "neural_collapse",
     "neuron_invariants",
     "noise_scale",
     "null_baseline",

@@ -149,7 +149,7 @@ def collapse_metrics(
     }
 
 
-def collapse(
+def neural_collapse(
     features: Callable[[Params, torch.Tensor], torch.Tensor], weight: str, bias: str | None = None
 ) -> Observable:
     """Observable of every NC metric on the training set: ``features(params, x)`` gives the (n, d) last-layer

@@ -32,7 +32,8 @@ _threshold_backward = torch.ops.aten.threshold_backward.grad_input
 def mlp_gradients(depth: int, activation: str = "relu", loss: str = "mse", prefix: str = "layers") -> Gradients:
     """Gradients of ``loss`` for E stacked MLPs with ``depth`` hidden layers (named
     ``{prefix}.{i}.weight`` / ``.bias`` as in :class:`lmech.nets.MLP`); ``loss`` is "mse"
-    ((1/2n) sum ||f - y||^2 per member) or "cross_entropy" (y holds class indices)."""
+    ((1/2n) sum ||f - y||^2 per member) or "cross_entropy" (y holds class indices: (n,) shared by the members,
+    or (E, n), one labelling per member)."""
     if activation not in ("relu", "tanh", "linear"):
         raise LmechInputError(f"fused MLP gradients support activation relu, tanh or linear; got {activation!r}")
     if loss not in ("mse", "cross_entropy"):
@@ -124,7 +125,7 @@ def _loss_grad(out: torch.Tensor, y: torch.Tensor, loss: str, buf) -> tuple[torc
         losses = 0.5 * d_out.pow(2).sum((1, 2)) / n
         return losses, d_out.mul_(1.0 / n)
     logp = torch.log_softmax(out, dim=-1)
-    labels = y.long().reshape(1, n, 1).expand(out.shape[0], n, 1)
+    labels = y.long().reshape(-1, n, 1).expand(out.shape[0], n, 1)  # (n,) shared or (E, n) per-member labels
     losses = -logp.gather(-1, labels).squeeze(-1).mean(1)
     torch.exp(logp, out=d_out)
     d_out.scatter_add_(-1, labels, torch.full(labels.shape, -1.0, dtype=out.dtype))
