@@ -1,15 +1,21 @@
-"""width-scaling: bad configs are refused naming the field; the shared extrapolation verdict on synthetic laws.
+"""width-scaling and data-scaling (not registered): bad configs are refused naming the field; the convergence
+criterion and the shared extrapolation verdict on synthetic curves; both quick verdicts at seed 0.
 
-The quick-mode run itself is not asserted to hold: at seed 0 it currently FAILS its 5% bar (held-out errors -10.3%
-and -10.7%, both inside the 95% interval); see the module docstring of lmech.laws.width_scaling.
+The quick runs are not asserted to hold: width-scaling holds at seed 0 but FAILS its 5% bar at seeds 1 and 2, and
+data-scaling FAILS at seed 0 (not converged, model-limited floor); see the module docstrings. The two quick runs cost
+~150 s and ~70 s CPU (the whole file: 207 s CPU, 6 min wall on the shared machine).
 """
+
+import os
 
 import numpy as np
 import pytest
 
 from lmech.config import make_config
 from lmech.core import LmechInputError
-from lmech.laws import scaling_tasks, width_scaling
+from lmech.laws import data_scaling, scaling_tasks, width_scaling
+from lmech.store import RunStore
+from lmech.sweep.executor import execute
 
 pytestmark = pytest.mark.slow
 
@@ -22,6 +28,32 @@ def test_width_scaling_needs_six_widths():
 def test_width_scaling_needs_ascending_widths():
     with pytest.raises(LmechInputError, match="widths"):
         make_config(width_scaling.LAW, overrides={"widths": [8, 16, 32, 64, 256, 128]})
+
+
+def test_data_scaling_needs_six_ascending_sizes():
+    with pytest.raises(LmechInputError, match="sizes"):
+        make_config(data_scaling.LAW, overrides={"sizes": [256, 512, 1024, 2048, 4096]})
+    with pytest.raises(LmechInputError, match="sizes"):
+        make_config(data_scaling.LAW, overrides={"sizes": [256, 512, 1024, 4096, 2048, 8192]})
+    with pytest.raises(LmechInputError, match="validation"):
+        make_config(data_scaling.LAW, overrides={"validation": 0})
+
+
+def test_convergence_criterion_sees_a_drift_and_not_the_seeds_scatter():
+    rng = np.random.default_rng(0)
+    short = [0.010 * np.exp(0.002 * rng.standard_normal(64)) for _ in range(3)]
+    drifted = [v.mean() * 0.97 * np.exp(0.002 * rng.standard_normal(64)) for v in short]
+    change, se = scaling_tasks.relative_change(short, drifted)
+    assert np.allclose(change, -0.03, atol=0.002) and np.all(se < 0.001)
+    assert not width_scaling.CONVERGED(float(np.max(np.abs(change) - 2 * se))).holds  # a 3% drift: not converged
+    same = [0.010 * np.exp(0.002 * rng.standard_normal(64)) for _ in range(3)]
+    change, se = scaling_tasks.relative_change(short, same)
+    assert np.all(np.abs(change) < 0.002) and width_scaling.CONVERGED(float(np.max(np.abs(change) - 2 * se))).holds
+    # a scattered pair of schedules: the change is within its noise, which the criterion discounts
+    noisy_short = [0.010 * np.exp(0.05 * rng.standard_normal(8))]
+    noisy_long = [0.010 * np.exp(0.05 * rng.standard_normal(8))]
+    change, se = scaling_tasks.relative_change(noisy_short, noisy_long)
+    assert 0.01 < se[0] < 0.05
 
 
 def _synthetic(x, e=0.01, a=2.0, alpha=0.6, noise=0.005, seeds=8):
@@ -43,3 +75,44 @@ def test_extrapolation_fails_on_a_bent_curve():
     losses[-2:] = [v * 0.8 for v in losses[-2:]]  # the largest two 20% below the law
     _, relative = scaling_tasks.checks(scaling_tasks.extrapolate(x, losses, bootstrap=50, level=0.95, seed=0))
     assert not relative.holds and relative.error > 0.15
+
+
+LONG = pytest.mark.skipif(
+    not os.environ.get("LMECH_LONG_TESTS"),
+    reason="unregistered law, 70-150 s CPU per quick run: LMECH_LONG_TESTS=1 reproduces its documented state",
+)
+
+
+@pytest.fixture(scope="module")
+def width_quick():
+    cfg = make_config(width_scaling.LAW, seed=0)
+    with RunStore() as store:
+        records = execute(width_scaling.LAW, width_scaling.plan(cfg), store).records
+    return width_scaling.evaluate(cfg, records)
+
+
+@LONG
+def test_width_scaling_quick_seed0(width_quick):
+    converged, _inside, relative = width_quick.checks
+    assert converged.name.startswith("converged") and converged.holds, converged
+    assert relative.error < 0.10, relative  # seed 0: +1.1% / +2.5% (holds); seed 1: -4.1% / -5.5% (fails)
+    titles = [p.title for p in width_quick.figure.panels]
+    assert titles[0].startswith("test loss") and titles[1].startswith("loss above the fitted E")
+
+
+@pytest.fixture(scope="module")
+def data_quick():
+    cfg = make_config(data_scaling.LAW, seed=0)
+    with RunStore() as store:
+        records = execute(data_scaling.LAW, data_scaling.plan(cfg), store).records
+    return data_scaling.evaluate(cfg, records)
+
+
+@LONG
+def test_data_scaling_quick_seed0_fails_where_documented(data_quick):
+    """The quick recipe does not reach the early-stopping optimum at the larger D (changes of 5-11% on doubling the
+    schedule at seed 0), and the largest D sits on the width-64 model's floor, far above the fit (+44%)."""
+    converged, _inside, relative = data_quick.checks
+    assert converged.name.startswith("converged") and not converged.holds and converged.measured > 0.03
+    assert not relative.holds and relative.measured[-1] > relative.predicted[-1]
+    assert [p.title.split(" ")[0] for p in data_quick.figure.panels] == ["test", "loss"]

@@ -70,6 +70,21 @@ def students(dim: int, width: int, members: Sequence[int], seed: int) -> Params:
     }
 
 
+def relative_change(short: Sequence[np.ndarray], long: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The convergence criterion, per point: the change of the seed-mean loss when the schedule is doubled,
+    r - 1 = mean(L_2S) / mean(L_S) - 1, and its standard error, paired by member (the i-th runs of both schedules
+    share their initialisation and batch stream): se = r std_i(L_2S,i / mean(L_2S) - L_S,i / mean(L_S)) / sqrt(n)
+    (delta method). A point is at convergence, in the sense of Kaplan et al. 2020's L(N), when the change is below
+    the tolerance beyond its noise: |r - 1| - 2 se <= tolerance."""
+    change, se = [], []
+    for s, lg in zip(short, long, strict=True):
+        s, lg = np.asarray(s, dtype=np.float64), np.asarray(lg, dtype=np.float64)
+        r = lg.mean() / s.mean()
+        change.append(r - 1.0)
+        se.append(r * np.std(lg / lg.mean() - s / s.mean(), ddof=1) / np.sqrt(len(s)))
+    return np.array(change), np.array(se)
+
+
 def forward(p: Params, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x (E, n, d) or (n, d) -> hidden (E, n, h), outputs (E, n)."""
     pre = torch.matmul(x, p["w1"].transpose(1, 2)) + p["b1"].unsqueeze(1)  # (E, n, h)
