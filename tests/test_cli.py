@@ -134,13 +134,27 @@ def _count_runs(path: Path) -> int:
         return 0
 
 
+LONGER = ("--set", "width=96")  # ~1 s per run: a wide window between the second stored run and the end, even under load
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_interrupted_check_leaves_a_consistent_store_and_resumes(tmp_path, sig):
     store = tmp_path / "s.db"
     env = {**os.environ}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lmech.cli", "check", "balancedness", "--store", str(store), "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "lmech.cli",
+            "check",
+            "balancedness",
+            *LONGER,
+            "--store",
+            str(store),
+            "--out",
+            str(tmp_path),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -161,7 +175,7 @@ def test_interrupted_check_leaves_a_consistent_store_and_resumes(tmp_path, sig):
         empty = db.execute("SELECT COUNT(*) FROM runs r WHERE NOT EXISTS (SELECT 1 FROM rows WHERE run=r.id)")
         assert empty.fetchone()[0] == 0  # no half-written run
         kept_ids = {r[0] for r in db.execute("SELECT id FROM runs")}
-    res = invoke("check", "balancedness", "--json", "--store", str(store), "--out", str(tmp_path))
+    res = invoke("check", "balancedness", *LONGER, "--json", "--store", str(store), "--out", str(tmp_path))
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert len(out["runs"]) == 8 and kept_ids <= set(out["runs"])
