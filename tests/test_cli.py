@@ -127,9 +127,15 @@ def test_second_check_reuses_runs_and_report_redraws_from_store(tmp_path):
 
 
 def _count_runs(path: Path) -> int:
+    """Finished runs in the store, read-only (never creating the file before the child does), 0 while unreadable."""
+    if not path.exists():
+        return 0
     try:
-        with sqlite3.connect(path, timeout=5) as db:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
             return db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+        finally:
+            db.close()
     except sqlite3.OperationalError:
         return 0
 
@@ -167,7 +173,8 @@ def test_interrupted_check_leaves_a_consistent_store_and_resumes(tmp_path, sig):
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130 and "interrupted" in err
+        seen = f"exit {proc.returncode}, {_count_runs(store)} runs stored, stderr tail: {err[-500:]!r}"
+        assert proc.returncode == 130 and "interrupted" in err, seen
     kept = _count_runs(store)
     assert 2 <= kept < 8
     with sqlite3.connect(store) as db:
