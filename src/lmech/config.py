@@ -18,6 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lmech.core import Law, LmechInputError
 
 
+def ascending(values: list[int], field: str, low: int = 1) -> list[int]:
+    """``values`` if they are distinct integers >= ``low`` in increasing order, else a ValueError naming ``field``
+    (for a pydantic ``field_validator``: widths, dataset sizes)."""
+    if values != sorted(set(values)) or any(v < low for v in values):
+        what = "positive integers" if low == 1 else f"integers >= {low}"
+        raise ValueError(f"{field} must be distinct {what} in increasing order; got {values}")
+    return values
+
+
 class LawConfig(BaseModel):
     """Base of every law's config: frozen, no unknown fields, JSON round-trip for provenance."""
 

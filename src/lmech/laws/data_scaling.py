@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from lmech.config import LawConfig
+from lmech.config import LawConfig, ascending
 from lmech.core import DATA, Evaluation, Law, Prediction, Row, RunRecord, RunResult, RunSpec, Threshold, generator
 from lmech.laws import scaling_tasks as task
 from lmech.train import torch_threads
@@ -77,10 +77,8 @@ class Config(LawConfig):
 
     @field_validator("sizes")
     @classmethod
-    def _ascending(cls, v: list[int]) -> list[int]:
-        if any(d < 2 for d in v) or sorted(set(v)) != v:
-            raise ValueError(f"sizes must be distinct integers >= 2 in increasing order; got {v}")
-        return v
+    def _ascending(cls, sizes: list[int]) -> list[int]:
+        return ascending(sizes, "sizes", low=2)
 
 
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:

@@ -72,7 +72,7 @@ import numpy as np
 import torch
 from pydantic import Field, PositiveFloat, field_validator
 
-from lmech.config import LawConfig
+from lmech.config import LawConfig, ascending
 from lmech.core import (
     DATA,
     INIT,
@@ -125,10 +125,8 @@ class Config(LawConfig):
 
     @field_validator("widths")
     @classmethod
-    def _sorted(cls, widths: list[int]) -> list[int]:
-        if widths != sorted(set(widths)) or widths[0] < 1:
-            raise ValueError(f"widths must be distinct positive integers in increasing order; got {widths}")
-        return widths
+    def _ascending(cls, widths: list[int]) -> list[int]:
+        return ascending(widths, "widths")
 
 
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:

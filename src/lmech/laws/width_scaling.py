@@ -62,7 +62,7 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from lmech.config import LawConfig
+from lmech.config import LawConfig, ascending
 from lmech.core import DATA, Evaluation, Law, Prediction, Row, RunRecord, RunResult, RunSpec, Threshold, generator
 from lmech.laws import scaling_tasks as task
 from lmech.train import torch_threads
@@ -95,10 +95,8 @@ class Config(LawConfig):
 
     @field_validator("widths")
     @classmethod
-    def _ascending(cls, v: list[int]) -> list[int]:
-        if any(w < 1 for w in v) or sorted(set(v)) != v:
-            raise ValueError(f"widths must be distinct positive integers in increasing order; got {v}")
-        return v
+    def _ascending(cls, widths: list[int]) -> list[int]:
+        return ascending(widths, "widths")
 
 
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
