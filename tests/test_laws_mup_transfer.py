@@ -44,6 +44,7 @@ def test_optimum_on_the_edge_or_all_diverged_is_nan():
         ({"optimizers": ["lion"]}, "optimizers"),
         ({"adam_lrs": [-3.0, -1.0, 0.0]}, "adam_lrs"),
         ({"base_width": 128}, "base_width"),
+        ({"depth": 0}, "depth"),
         ({"batch": 0}, "batch"),
     ],
 )
@@ -54,7 +55,9 @@ def test_bad_config_is_a_clear_input_error(overrides, field):
 
 def test_mup_at_base_width_gives_the_sp_curve():
     """At m = 1 muP is SP: the same init draw and learning rates, so the same losses exactly."""
-    cfg = mup_transfer.Config(widths=[32, 64, 128], steps=5, seeds=1, optimizers=["sgd"], sgd_lrs=[-1.0, 0.0, 1.0])
+    cfg = mup_transfer.Config(
+        widths=[32, 64, 128], base_width=32, steps=5, seeds=1, optimizers=["sgd"], sgd_lrs=[-1.0, 0.0, 1.0]
+    )
     jobs = [j for j in mup_transfer.plan(cfg) if j[0].config["width"] == 32]
     mup, sp = ([s.config for s in job] for job in jobs)
     assert mup[0]["parametrization"] == "mup" and sp[0]["parametrization"] == "sp"
@@ -64,8 +67,37 @@ def test_mup_at_base_width_gives_the_sp_curve():
 
 def test_a_diverged_learning_rate_is_a_measurement_not_the_verdict():
     """divergence_expected: the top of an lr grid may blow up; the law still judges the sweep."""
-    overrides = {"widths": [32, 64, 128], "steps": 5, "seeds": 1, "optimizers": ["sgd"], "sgd_lrs": [0.0, 60.0, 120.0]}
+    overrides = {
+        "widths": [32, 64, 128],
+        "base_width": 32,
+        "steps": 5,
+        "seeds": 1,
+        "optimizers": ["sgd"],
+        "sgd_lrs": [0.0, 60.0, 120.0],
+    }
     v = lmech.check("mup-transfer", overrides=overrides)
     assert v.diverged
     names = [c.name for c in v.checks]
     assert "no divergence" not in names and "sgd muP: drift of the optimal log2 lr across widths" in names
+
+
+def test_wider_is_better_is_a_trend_test_that_can_fail():
+    widths = [64, 128, 256, 512]
+    flat = np.array([[0.05, 0.051, 0.049], [0.049, 0.05, 0.052], [0.051, 0.05, 0.05], [0.05, 0.049, 0.05]])
+    assert mup_transfer._wider_is_better("sgd", widths, flat).holds
+    rising = flat + 0.004 * np.arange(4)[:, None]  # +0.004 per doubling: the loss gets worse with width
+    check = mup_transfer._wider_is_better("sgd", widths, rising)
+    assert not check.holds and check.measured["slope per doubling"] == pytest.approx(0.004, abs=1e-3)
+    diverged = flat.copy()
+    diverged[3, 0] = math.inf
+    assert not mup_transfer._wider_is_better("sgd", widths, diverged).holds
+
+
+@pytest.mark.slow
+def test_mup_transfer_quick_holds():
+    """Seeds 0-2 measured: muP drift Adam 0.48-0.59, SGD 0.27-0.39 octaves; SP drift Adam 3.7-4.1, SGD 2.7-3.0."""
+    v = lmech.check("mup-transfer", seed=0)
+    assert v.holds, [c.describe() for c in v.checks]
+    drift = {c.name.split(":")[0]: c.measured for c in v.checks if "drift" in c.name}
+    assert drift["adam muP"] < 0.8 and drift["sgd muP"] < 0.6
+    assert drift["adam SP"] > 3.0 and drift["sgd SP"] > 2.4

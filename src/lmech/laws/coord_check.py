@@ -49,7 +49,16 @@ from lmech.core import (
 )
 from lmech.data import digits
 from lmech.nets import MLP, functional
-from lmech.parametrize import PARAMETRIZATIONS, initialise, learning_rates, mlp_roles, parametrization, width_multiplier
+from lmech.parametrize import (
+    PARAMETRIZATIONS,
+    initialise,
+    learning_rates,
+    mlp_roles,
+    multipliers,
+    parametrization,
+    width_multiplier,
+    with_multipliers,
+)
 from lmech.train import adam, mse, torch_threads
 
 ID = "coord-check"
@@ -119,13 +128,14 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             roles = mlp_roles(shapes)
             params = initialise(shapes, roles, table, m, gen)
             optimizer = adam(learning_rates(roles, table, m, c["lr"], "adam"))  # per-parameter lr
-            before = [h.detach() for h in _forward(params, x)]
+            forward = with_multipliers(_forward, multipliers(roles, table, m))  # the table's forward multipliers
+            before = [h.detach() for h in forward(params, x)]
             state = optimizer.init(params)
             for _ in range(c["steps"]):
                 leaves = {k: v.clone().requires_grad_() for k, v in params.items()}
-                grads = torch.autograd.grad(mse(_forward(leaves, x)[-1], y), list(leaves.values()))
+                grads = torch.autograd.grad(mse(forward(leaves, x)[-1], y), list(leaves.values()))
                 params, state = optimizer.update(dict(zip(params, grads, strict=True)), state, params)
-            after = [h.detach() for h in _forward(params, x)]
+            after = [h.detach() for h in forward(params, x)]
         rows = []
         for name, h1, h0 in zip(LAYERS, after, before, strict=True):
             rows += [

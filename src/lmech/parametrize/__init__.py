@@ -1,29 +1,50 @@
-"""abc-parametrizations as data: per-role exponents of the width multiplier, and pure functions that apply them."""
+"""abc-parametrizations as data: per-role exponents of the width (and depth) multiplier, and pure functions that
+apply them."""
 
 from lmech.parametrize.tables import (
+    DEPTH_MUP,
+    MEAN_FIELD,
     MUP,
+    NTK,
     PARAMETRIZATIONS,
     ROLES,
     SP,
+    DepthScaling,
+    Multiplied,
     Parametrization,
     Scaling,
+    attention_scale,
+    depth_multiplier,
     initialise,
     learning_rates,
     mlp_roles,
+    multipliers,
+    param_groups,
     parametrization,
     width_multiplier,
+    with_multipliers,
 )
 
 __all__ = [
+    "DEPTH_MUP",
+    "MEAN_FIELD",
     "MUP",
+    "NTK",
     "PARAMETRIZATIONS",
     "ROLES",
     "SP",
+    "DepthScaling",
+    "Multiplied",
     "Parametrization",
     "Scaling",
+    "attention_scale",
+    "depth_multiplier",
     "initialise",
     "learning_rates",
     "mlp_roles",
+    "multipliers",
+    "param_groups",
     "parametrization",
     "width_multiplier",
+    "with_multipliers",
 ]
