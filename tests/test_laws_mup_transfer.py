@@ -101,3 +101,22 @@ def test_mup_transfer_quick_holds():
     drift = {c.name.split(":")[0]: c.measured for c in v.checks if "drift" in c.name}
     assert drift["adam muP"] < 0.8 and drift["sgd muP"] < 0.6
     assert drift["adam SP"] > 3.0 and drift["sgd SP"] > 2.4
+
+
+def test_transformer_model_runs_through_the_law_and_refuses_sgd():
+    """The full mode's transformer path end to end on a tiny budget (the full run takes tens of minutes)."""
+    overrides = {
+        "model": "transformer",
+        "widths": [16, 32, 64],
+        "base_width": 16,
+        "optimizers": ["adam"],
+        "adam_lrs": [-10.0, -8.0, -6.0],
+        "steps": 5,
+        "seeds": 1,
+    }
+    v = lmech.check("mup-transfer", overrides=overrides)
+    assert "transformer" in v.regime and len(v.checks) == 3
+    with pytest.raises(LmechInputError, match="optimizers"):
+        lmech.check("mup-transfer", overrides={**overrides, "optimizers": ["sgd"]})
+    with pytest.raises(LmechInputError, match="n_heads"):
+        lmech.check("mup-transfer", overrides={**overrides, "n_heads": 3})

@@ -37,10 +37,11 @@ units trained to convergence; the claim is checked over 32x in width.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ from lmech.core import (
     Evaluation,
     Figure,
     Law,
+    LmechInputError,
     Panel,
     Prediction,
     Row,
@@ -64,6 +66,8 @@ from lmech.core import (
     generator,
 )
 from lmech.data import digits
+from lmech.data.stdlib_text import stdlib_corpus
+from lmech.laws.transformer_tasks import train_lm
 from lmech.nets import MLP, functional
 from lmech.parametrize import (
     initialise,
@@ -91,7 +95,11 @@ class Config(LawConfig):
     steps: int = Field(50, ge=1, le=100000, description="training steps")
     batch: int = Field(64, ge=1, le=1347, description="minibatch size")
     seeds: int = Field(3, ge=1, le=16, description="independent inits and batch orders per width")
-    depth: int = Field(1, ge=1, le=8, description="hidden layers")
+    depth: int = Field(1, ge=1, le=8, description="hidden layers (MLP)")
+    model: Literal["mlp", "transformer"] = Field("mlp", description="mlp (digits) or transformer (stdlib text)")
+    n_layers: int = Field(2, ge=1, le=12, description="transformer blocks")
+    n_heads: int = Field(4, ge=1, description="transformer heads (fixed: head_dim = width / n_heads grows)")
+    context: int = Field(64, ge=2, le=1024, description="transformer context (characters)")
 
     @field_validator("optimizers")
     @classmethod
@@ -120,7 +128,14 @@ class Config(LawConfig):
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
     for w in cfg.widths:
         width_multiplier(w, cfg.base_width)  # a clear error before any training
-    shared = {k: v for k, v in cfg.model_dump().items() if k in ("seed", "base_width", "steps", "batch", "depth")}
+    keys = ("seed", "base_width", "steps", "batch", "depth")
+    if cfg.model == "transformer":
+        if any(w % cfg.n_heads for w in [cfg.base_width, *cfg.widths]):
+            raise LmechInputError(f"n_heads ({cfg.n_heads}) must divide every width and base_width; got {cfg.widths}")
+        if "sgd" in cfg.optimizers:
+            raise LmechInputError('optimizers for model transformer must be ["adam"] (TP-V trains them by Adam)')
+        keys = ("seed", "base_width", "steps", "batch", "model", "n_layers", "n_heads", "context")
+    shared = {k: v for k, v in cfg.model_dump().items() if k in keys}
     jobs = []
     for opt in cfg.optimizers:
         grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
@@ -133,6 +148,8 @@ def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
 
 
 def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
+    if configs[0].get("model") == "transformer":
+        return [_execute_transformer(c) for c in configs]
     start = time.perf_counter()
     c = configs[0]
     d = digits()
@@ -168,6 +185,21 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             RunResult(status, [Row(c["steps"], "train_loss", loss)], seconds, c["steps"] if status != "done" else None)
         )
     return out
+
+
+def _execute_transformer(c: Mapping[str, Any]) -> RunResult:
+    """One transformer run (lmech.laws.transformer_tasks.train_lm): final training loss in nats per character."""
+    keys = ("parametrization", "width", "base_width", "n_layers", "n_heads", "context", "batch", "steps", "log2_lr")
+    out = train_lm({**{k: c[k] for k in keys}, "seed": c["seed"], "member": c["member"]}, _corpus())
+    if out["diverged"]:
+        return RunResult("diverged", [], out["seconds"], out["diverged_step"])
+    rows = [Row(c["steps"], name, out[name]) for name in ("train_loss", "validation_loss")]
+    return RunResult("done", rows, out["seconds"])
+
+
+@functools.cache
+def _corpus():
+    return stdlib_corpus()
 
 
 def optimum(grid: Sequence[float], losses: Sequence[float]) -> float:
@@ -218,9 +250,14 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
             )
             panels.append(_loss_panel(cfg, opt, p, grid, curves, mean))
         panels.append(_optimum_panel(cfg, opt, best_by_p))
+    model = (
+        f"tanh MLP 64 -> width x {cfg.depth} -> 10 on digits"
+        if cfg.model == "mlp"
+        else f"pre-LN transformer ({cfg.n_layers} blocks, {cfg.n_heads} heads, context {cfg.context}) on stdlib text"
+    )
     regime = (
-        f"tanh MLP 64 -> width x {cfg.depth} -> 10 on digits, widths {cfg.widths} (base {cfg.base_width}), {cfg.steps} "
-        f"steps of batch {cfg.batch}, cross-entropy, {cfg.seeds} seeds; " + "; ".join(notes)
+        f"{model}, widths {cfg.widths} (base {cfg.base_width}), {cfg.steps} steps of batch {cfg.batch}, "
+        f"cross-entropy, {cfg.seeds} seeds; " + "; ".join(notes)
     )
     prediction = Prediction(
         "the log2 learning rate that minimises the training loss after a fixed budget, per width",
@@ -329,7 +366,19 @@ LAW = Law(
     execute=execute,
     evaluate=evaluate,
     comparisons=[],
-    scales={"quick": {}, "full": {"widths": [64, 128, 256, 512, 1024, 2048], "seeds": 6, "depth": 2}},
+    scales={
+        "quick": {},
+        "full": {
+            "model": "transformer",
+            "widths": [16, 32, 64, 128, 256],
+            "base_width": 16,
+            "optimizers": ["adam"],
+            "adam_lrs": [-14.0, -12.0, -10.0, -8.0, -6.0, -4.0, -2.0],
+            "steps": 300,
+            "batch": 32,
+            "seeds": 1,
+        },
+    },
     quick_seconds=35.0,
     divergence_expected=True,
 )

@@ -4,6 +4,8 @@ from lmech.nets.functional import Fn, Params, count, ensemble, functional, membe
 from lmech.nets.linear import align_to_teacher, deep_linear
 from lmech.nets.mlp import ACTIVATIONS, MLP, activation
 from lmech.nets.ntk_mlp import NTKMLP, NTKLinear
+from lmech.nets.resmlp import ResMLP, resmlp_branches, resmlp_forward, resmlp_roles
+from lmech.nets.transformer import Transformer, transformer_branches, transformer_roles
 
 __all__ = [
     "ACTIVATIONS",
@@ -12,6 +14,8 @@ __all__ = [
     "Fn",
     "NTKLinear",
     "Params",
+    "ResMLP",
+    "Transformer",
     "activation",
     "align_to_teacher",
     "count",
@@ -19,4 +23,9 @@ __all__ = [
     "ensemble",
     "functional",
     "member",
+    "resmlp_branches",
+    "resmlp_forward",
+    "resmlp_roles",
+    "transformer_branches",
+    "transformer_roles",
 ]
