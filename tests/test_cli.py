@@ -140,6 +140,13 @@ def _count_runs(path: Path) -> int:
         return 0
 
 
+def _default_sigint() -> None:
+    """The child must see Ctrl-C even when the tests run in the background: a shell starts background jobs with
+    SIGINT ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler (this made the
+    SIGINT case finish with exit 0 in background runs of make test)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 LONGER = ("--set", "width=96")  # ~1 s per run: a wide window between the second stored run and the end, even under load
 
 
@@ -166,6 +173,7 @@ def test_interrupted_check_leaves_a_consistent_store_and_resumes(tmp_path, sig):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     deadline = time.time() + 120
     while _count_runs(store) < 2 and time.time() < deadline and proc.poll() is None:
