@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from lmech.core import DATA, INIT, Check, Figure, Panel, RelativeError, Series, generator
+from lmech.core import DATA, INIT, Check, Figure, LmechInputError, Panel, RelativeError, Series, generator
 from lmech.fit import Band, FitError, FitResult, fit, form
+from lmech.parametrize import SP, Parametrization, learning_rates, width_multiplier
 from lmech.train import adam
 
 Params = dict[str, torch.Tensor]
@@ -58,16 +59,37 @@ def test_set(seed: int, dim: int, size: int, target: Callable) -> tuple[torch.Te
     return x, target(x)
 
 
-def students(dim: int, width: int, members: Sequence[int], seed: int) -> Params:
+ROLES = {"w1": "input", "b1": "bias", "w2": "output", "b2": "output_bias"}  # lmech.parametrize roles
+
+
+def students(
+    dim: int, width: int, members: Sequence[int], seed: int, table: Parametrization = SP, base_width: int | None = None
+) -> Params:
     """Stacked one-hidden-layer MLPs, one per member id (each from its own stream, so a member's initialisation
-    does not depend on which others share its ensemble): w1 (E, h, d), b1 (E, h), w2 (E, h), b2 (E,)."""
-    gens = [generator(seed, INIT, width, m) for m in members]
+    does not depend on which others share its ensemble): w1 (E, h, d), b1 (E, h), w2 (E, h), b2 (E,). Initial stds
+    He-normal sqrt(2 / d) and 1 / sqrt(h), times m^init of ``table``'s roles (m = width / base_width)."""
+    m = width_multiplier(width, base_width or width)
+    gens = [generator(seed, INIT, width, mm) for mm in members]
     return {
-        "w1": torch.stack([torch.randn(width, dim, generator=g) for g in gens]) * (2.0 / dim) ** 0.5,
+        "w1": torch.stack([torch.randn(width, dim, generator=g) for g in gens])
+        * (2.0 / dim) ** 0.5
+        * m ** table.roles["input"].init,
         "b1": torch.zeros(len(gens), width),
-        "w2": torch.stack([torch.randn(width, generator=g) for g in gens]) / width**0.5,
+        "w2": torch.stack([torch.randn(width, generator=g) for g in gens])
+        / width**0.5
+        * m ** table.roles["output"].init,
         "b2": torch.zeros(len(gens)),
     }
+
+
+def student_rates(
+    lr: float, width: int, table: Parametrization = SP, base_width: int | None = None
+) -> dict[str, float]:
+    """Adam learning rates of the students' parameters under ``table`` (no forward multipliers: tables with one are
+    refused)."""
+    if any(table.roles[r].multiplier for r in ROLES.values()):
+        raise LmechInputError(f"the scaling students apply no forward multipliers; {table.name!r} needs them")
+    return learning_rates(ROLES, table, width_multiplier(width, base_width or width), lr, "adam")
 
 
 def relative_change(short: Sequence[np.ndarray], long: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -120,11 +142,12 @@ def fit_ensemble(
     p: Params,
     batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
     steps: int,
-    lr: float,
+    lr: float | Mapping[str, float],
     validate: Callable[[Params], torch.Tensor] | None = None,
     every: int = 100,
 ) -> tuple[Params, torch.Tensor]:
-    """Adam, step size lr (1 - t / steps); ``batches(t)`` gives (x (E, b, d), y (E, b)). With ``validate``
+    """Adam, step size lr (1 - t / steps) (one number, or one per parameter name); ``batches(t)`` gives
+    (x (E, b, d), y (E, b)). With ``validate``
     ((params) -> (E,) loss), each member keeps its parameters at its best validation loss, checked every ``every``
     steps (early stopping); returns (params, validation losses of the kept parameters, or an empty tensor)."""
     opt = adam(lr)

@@ -65,6 +65,7 @@ from pydantic import Field, field_validator
 from lmech.config import LawConfig, ascending
 from lmech.core import DATA, Evaluation, Law, Prediction, Row, RunRecord, RunResult, RunSpec, Threshold, generator
 from lmech.laws import scaling_tasks as task
+from lmech.parametrize import parametrization
 from lmech.train import torch_threads
 
 ID = "width-scaling"
@@ -88,7 +89,9 @@ class Config(LawConfig):
     pool: int = Field(65536, ge=256, description="training samples (shared by all widths)")
     batch: int = Field(256, ge=1, description="minibatch size")
     steps: int = Field(24000, ge=20, description="Adam steps (a second schedule of steps / 2 checks convergence)")
-    lr: float = Field(0.03, gt=0, description="Adam step size, decayed linearly to 0")
+    lr: float = Field(0.03, gt=0, description="Adam step size, decayed linearly to 0 (at the base width under muP)")
+    parametrization: str = Field("sp", pattern="^(sp|mup)$", description="sp, or mup with base_width")
+    base_width: int | None = Field(None, ge=1, description="muP's base width (default: the smallest width)")
     test: int = Field(16384, ge=256, description="test inputs")
     bootstrap: int = Field(200, ge=10, le=2000, description="bootstrap refits")
     level: float = Field(0.95, gt=0, lt=1, description="level of the prediction interval")
@@ -101,7 +104,9 @@ class Config(LawConfig):
 
 def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
     """One job per (schedule, width), schedules of ``steps`` and ``steps // 2``: the seeds train as one ensemble."""
-    shared = cfg.model_dump(exclude={"widths", "seeds", "bootstrap", "level", "steps"})
+    shared = cfg.model_dump(exclude={"widths", "seeds", "bootstrap", "level", "steps", "parametrization", "base_width"})
+    if cfg.parametrization != "sp":  # SP configs keep their keys (and their stored runs)
+        shared |= {"parametrization": cfg.parametrization, "base_width": cfg.base_width or min(cfg.widths)}
     return [
         tuple(RunSpec(ID, LAW.version, {**shared, "steps": s, "width": w, "member": m}) for m in range(cfg.seeds))
         for s in (cfg.steps, cfg.steps // 2)
@@ -129,8 +134,9 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             idx = torch.stack([torch.randint(0, len(x), (c["batch"],), generator=g) for g in gens])  # (E, b)
             return x[idx], y[idx]
 
-        params = task.students(c["dim"], c["width"], members, c["seed"])
-        params, _ = task.fit_ensemble(params, batches, c["steps"], c["lr"])
+        table, base = parametrization(c.get("parametrization", "sp")), c.get("base_width")
+        params = task.students(c["dim"], c["width"], members, c["seed"], table, base)
+        params, _ = task.fit_ensemble(params, batches, c["steps"], task.student_rates(c["lr"], c["width"], table, base))
         x_test, y_test = task.test_set(
             c["seed"], c["dim"], c["test"], task.teacher(c["seed"], c["dim"], c["features"], c["decay"])
         )
