@@ -9,10 +9,12 @@ naming the field, the constraint, the received value and where it came from.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lmech.core import Law, LmechInputError
@@ -24,6 +26,17 @@ def ascending(values: list[int], field: str, low: int = 1) -> list[int]:
     if values != sorted(set(values)) or any(v < low for v in values):
         what = "positive integers" if low == 1 else f"integers >= {low}"
         raise ValueError(f"{field} must be distinct {what} in increasing order; got {values}")
+    return values
+
+
+def even_grid(values: list[float], field: str) -> list[float]:
+    """``values`` if they are finite, distinct, increasing and evenly spaced (a log2 learning-rate grid, which the
+    parabola around its minimum needs), else a ValueError naming ``field``."""
+    if values != sorted(set(values)) or any(not math.isfinite(v) for v in values):
+        raise ValueError(f"{field} must be finite, distinct and increasing; got {values}")
+    steps = np.diff(values)
+    if not np.allclose(steps, steps[0]):
+        raise ValueError(f"{field} must be evenly spaced; got {values}")
     return values
 
 

@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from lmech.config import LawConfig, ascending
+from lmech.config import LawConfig, ascending, even_grid
 from lmech.core import (
     DATA,
     INIT,
@@ -120,13 +120,8 @@ class Config(LawConfig):
 
     @field_validator("adam_lrs", "sgd_lrs")
     @classmethod
-    def _grid(cls, grid: list[float]) -> list[float]:
-        if grid != sorted(set(grid)) or any(not math.isfinite(g) for g in grid):
-            raise ValueError(f"a log2 learning-rate grid must be finite, distinct and increasing; got {grid}")
-        steps = np.diff(grid)
-        if not np.allclose(steps, steps[0]):
-            raise ValueError(f"a log2 learning-rate grid must be evenly spaced; got {grid}")
-        return grid
+    def _grid(cls, grid: list[float], info: ValidationInfo) -> list[float]:
+        return even_grid(grid, f"{info.field_name} (a log2 learning-rate grid)")
 
     @model_validator(mode="after")
     def _bases(self) -> Config:
