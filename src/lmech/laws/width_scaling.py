@@ -45,7 +45,12 @@ widths lie 6-16% above it); target amplitudes k^-1 (the curve is not a power law
 to converge than 0.03); batch 1024 with lr 0.03 or 0.1 (no faster per CPU second); fitted widths 24 ... 64 with
 96 and 128 held out (24000 steps, no convergence run; 75 s CPU for the two new widths alone): seed 0 +8.2% / +36%,
 seed 1 +1.8% / +14%: width 128 gains only 7-10% over width 96 (local exponent ~0.3 against ~1.1 below), most likely
-training-limited again (steps to convergence grow with width), so the law is not shown there either. What would be
+training-limited again (steps to convergence grow with width), so the law is not shown there either.
+muP students (``parametrization="mup"``, base width 24: readout init and Adam lr x 24 / width, so every width
+trains in the same dynamics; widths 24 ... 128, seed 0) do not remove the training limit: at 8000 steps doubling
+the schedule still lowers the loss by 3-20% (most at the largest widths), at 24000 steps by -0.4, -2.0, -0.8, -2.2,
+-4.9, -4.2% (96 and 128 not converged); the fit on 24 ... 64 (E 0, alpha 1.13) then under-predicts 96 / 128 by
+4.5% / 11.6%. The steps a model needs to converge grow with its size whatever the parametrization. What would be
 needed: fitted widths all in the asymptotic regime (>= 24) with held-out widths each trained to verified convergence
 (schedules growing with width, >= 48000 steps at width 128: ~10x the quick budget) and more seeds for a convergence
 check that resolves 1%.
