@@ -11,7 +11,7 @@ train() also evaluates the loss after the last update: one extra forward pass, c
   vmap(grad)     torch.func.vmap(torch.func.grad(loss)) over stacked parameters
   lmech (vmap)   lmech.train.train(ensemble=True): vmap forward, one reverse pass for all members
   lmech (fused)  lmech.train.train(ensemble=True, grad_fn=mlp_gradients(...)): hand-derived backward,
-                 first layer as one GEMM across members, reused buffers
+                 batched GEMMs on contiguous operands, reused buffers
 "(its matrix products alone)" times only the GEMMs of the fused step: the bound this machine's BLAS
 sets before any element-wise work. Run: .venv/bin/python bench/ensemble_speed.py [--threads N]
 [--reps K] [--allocator]
@@ -88,19 +88,19 @@ def gemm_only(nets: list[MLP], x: torch.Tensor, steps: int) -> Callable[[], None
     what the step would cost if everything else were free, i.e. the best this machine's BLAS allows."""
     _fn, stacked = ensemble(nets)
     ws = [stacked[f"layers.{i}.weight"] for i in range(len(nets[0].layers))]
+    wts = [w.transpose(1, 2).contiguous() for w in ws]
     ens, n = len(nets), x.shape[0]
     acts = [torch.randn(ens, n, w.shape[1]) for w in ws]
-    wide = torch.empty(n, ws[0].shape[0] * ws[0].shape[1])
+    xs = x.expand(ens, *x.shape)
 
     def run() -> None:
         for _ in range(steps):
-            torch.mm(x, ws[0].reshape(-1, ws[0].shape[2]).T, out=wide)
-            for i in range(1, len(ws)):
-                torch.bmm(acts[i - 1], ws[i].transpose(1, 2), out=acts[i])
+            for i, wt in enumerate(wts):
+                torch.bmm(xs if i == 0 else acts[i - 1], wt, out=acts[i])
             for i in range(len(ws) - 1, 0, -1):
                 torch.bmm(acts[i].transpose(1, 2), acts[i - 1])
                 torch.bmm(acts[i], ws[i])
-            torch.bmm(acts[0].transpose(1, 2), x.expand(ens, *x.shape))
+            torch.bmm(acts[0].transpose(1, 2), xs)
 
     return run
 

@@ -4,8 +4,12 @@ A drop-in replacement for :func:`lmech.train.loop.gradients` (``(params, x, y) -
 losses)``) when the model is an ensemble of :class:`lmech.nets.MLP` (parameters stacked along a
 leading axis E by ``lmech.nets.ensemble``). It exists for throughput on CPUs:
 
-- the first layer of all E members is one GEMM, x (n, d) @ [W_1^(1); ...; W_1^(E)]^T, because
-  the members share x; deeper layers are batched GEMMs (``baddbmm`` with the bias folded in);
+- every layer is one batched GEMM over the members (``baddbmm`` with the bias folded in) on contiguous
+  operands: the shared input x is broadcast without a copy and each W^T is made contiguous first. Measured
+  on a 2-core AVX-512 machine (E = 32, n = 1797, 64-128-128-10): a transposed weight operand ran the
+  128 x 128 products at 72-79% of the matmul ceiling instead of 90%, and a strided activation (the
+  earlier layout, which computed layer 1 of all members as one GEMM into an (n, E h) buffer) ran the
+  weight gradient at 56% instead of 85%;
 - the backward pass is written out (dZ = act'(Z) * dH, dW = dZ^T H, db = sum_n dZ, dH = dZ W),
   so no autograd graph is built;
 - every activation and gradient lives in a buffer allocated once per batch size: with fresh
@@ -64,19 +68,21 @@ def mlp_gradients(depth: int, activation: str = "relu", loss: str = "mse", prefi
 
 
 def _allocate(weights: list[torch.Tensor], x: torch.Tensor, bias: bool) -> dict[str, torch.Tensor]:
-    """Buffers for one batch size: activations, output, and the gradients of every layer."""
+    """Buffers for one batch size: activations (E, n, h) (contiguous: the products below run at BLAS speed only on
+    contiguous operands), transposed weights, output, and the gradients of every layer."""
     n, ens, opts = x.shape[0], weights[0].shape[0], {"dtype": x.dtype}
-    buf = {"wide": torch.empty(n, ens * weights[0].shape[1], **opts)}  # layer 1, members side by side
-    for i in range(1, len(weights)):
-        if i < len(weights) - 1:
-            buf[f"h{i + 1}"] = torch.empty(ens, n, weights[i].shape[1], **opts)  # output of layer i
-        buf[f"dz{i}"] = torch.empty(ens, n, weights[i].shape[2], **opts)  # gradient at layer i's input
-    buf["out"] = torch.empty(ens, n, weights[-1].shape[1], **opts)
-    buf["d_out"] = torch.empty_like(buf["out"])
+    buf = {}
     for i, w in enumerate(weights):
+        buf[f"wt{i}"] = torch.empty(ens, w.shape[2], w.shape[1], **opts)  # W_i^T, contiguous
+        if i < len(weights) - 1:
+            buf[f"h{i + 1}"] = torch.empty(ens, n, w.shape[1], **opts)  # output of layer i
+        if i > 0:
+            buf[f"dz{i}"] = torch.empty(ens, n, w.shape[2], **opts)  # gradient at layer i's input
         buf[f"dw{i}"] = torch.empty_like(w)
         if bias:
             buf[f"db{i}"] = torch.empty(w.shape[0], w.shape[1], **opts)
+    buf["out"] = torch.empty(ens, n, weights[-1].shape[1], **opts)
+    buf["d_out"] = torch.empty_like(buf["out"])
     return buf
 
 
@@ -98,21 +104,19 @@ def _act_backward_(grad: torch.Tensor, h: torch.Tensor, activation: str) -> torc
 
 
 def _forward(weights, biases, x, activation, buf) -> list[torch.Tensor]:
-    """[h_1, ..., h_depth, f]: activations of each hidden layer (E, n, h) and the outputs."""
-    ens, h1 = weights[0].shape[0], weights[0].shape[1]
-    w_cat = weights[0].reshape(ens * h1, -1)  # (E h1, d)
-    if biases[0] is not None:
-        torch.addmm(biases[0].reshape(-1), x, w_cat.T, out=buf["wide"])
-    else:
-        torch.mm(x, w_cat.T, out=buf["wide"])
-    hidden = [_act_(buf["wide"], activation).view(x.shape[0], ens, h1).permute(1, 0, 2)]  # (E, n, h1), strided
-    last = len(weights) - 1
-    for i in range(1, len(weights)):
+    """[h_1, ..., h_depth, f]: activations of each hidden layer (E, n, h) and the outputs. Each layer is one batched
+    product h_{i-1} @ W_i^T with W_i^T made contiguous first (a transposed operand costs ~20% here) and the input x
+    broadcast to every member without a copy."""
+    ens, last = weights[0].shape[0], len(weights) - 1
+    hidden = []
+    for i, w in enumerate(weights):
+        wt = buf[f"wt{i}"].copy_(w.transpose(1, 2))  # (E, in, out)
+        inp = x.expand(ens, *x.shape) if i == 0 else hidden[-1]
         out = buf["out"] if i == last else buf[f"h{i + 1}"]
         if biases[i] is not None:
-            torch.baddbmm(biases[i].unsqueeze(1), hidden[-1], weights[i].transpose(1, 2), out=out)
+            torch.baddbmm(biases[i].unsqueeze(1), inp, wt, out=out)
         else:
-            torch.bmm(hidden[-1], weights[i].transpose(1, 2), out=out)
+            torch.bmm(inp, wt, out=out)
         hidden.append(out if i == last else _act_(out, activation))
     return hidden
 
