@@ -27,9 +27,11 @@ batch 1 (lr 2e-4): the deviation shrinks as the gradient noise dominates more, a
 stays above 5% at k = 8. The excess sits early: at k = 8 the seed-mean curve is +2.1, +4.4, +5.7, +4.8, +3.9% above
 k = 1 at the first five of 20 checkpoints and within 1% after 40% of training, although the gradient noise scale
 B_simple (lmech.observables.noise_scale over the 2000 training points, base run) is already 83-155 at init and
-300-3000 later, 5-10x and more the largest batch 16: the SDE's noise condition kB << B_simple holds throughout, so
-it does not explain the early excess (Adam's bias-corrected start, whose length in examples grows with k at fixed
-betas, may; the beta rescaling meant to fix that makes it worse, below).
+300-3000 later, 5-10x and more the largest batch 16, and coordinate by coordinate (Adam normalises each one) the
+noise scale var_i / G_i^2 has medians 288-87000 per layer at init and no coordinate below 16 at steps 0, 100, 300 and
+1000: the SDE's noise condition kB << B_simple holds throughout, so it does not explain the early excess (Adam's
+bias-corrected start, whose length in examples grows with k at fixed betas, may; the beta rescaling meant to fix
+that makes it worse, below).
 Where it fails: Adam's square-root rule on digits (signal-dominated gradients): 6 / 17 / 36% at k = 2 / 4 / 8 from
 B = 8, and 2.1 / 5.7 / 11.6% from B = 1. Malladi et al.'s beta and eps rescaling (1 - beta -> k (1 - beta), eps ->
 eps / sqrt(k); ``adam_betas="scaled"``) does not help: 8.7 / 22 / 44% on digits, and on the teacher (base batch 2,
