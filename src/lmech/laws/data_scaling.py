@@ -129,23 +129,10 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     ]
 
 
-def _losses(records: Sequence[RunRecord], sizes: Sequence[int], steps: int) -> list[np.ndarray]:
-    """Per D, the test losses of its runs at the given schedule in member order (diverged runs count as inf)."""
-    return [
-        np.array(
-            [
-                r.last("test_loss") if r.status == "done" else np.inf
-                for r in sorted(records, key=lambda r: r.config["member"])
-                if r.config["size"] == d and r.config["steps"] == steps
-            ]
-        )
-        for d in sizes
-    ]
-
-
 def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
     sizes = sorted(cfg.sizes)
-    long, short = _losses(records, sizes, cfg.steps), _losses(records, sizes, cfg.steps // 2)
+    long = task.losses_by(records, "size", sizes, cfg.steps)
+    short = task.losses_by(records, "size", sizes, cfg.steps // 2)
     change, se = task.relative_change(short, long)
     ex = task.extrapolate(sizes, long, cfg.bootstrap, cfg.level, cfg.seed)
     n = task.parameter_count(cfg.dim, cfg.width)

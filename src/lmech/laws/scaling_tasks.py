@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lmech.core import DATA, INIT, Check, Figure, LmechInputError, Panel, RelativeError, Series, generator
+from lmech.core import DATA, INIT, Check, Figure, LmechInputError, Panel, RelativeError, RunRecord, Series, generator
 from lmech.fit import Band, FitError, FitResult, fit, form
 from lmech.parametrize import SP, Parametrization, learning_rates, width_multiplier
 from lmech.train import adam
@@ -126,6 +126,21 @@ def gradients(p: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
         "w2": torch.bmm(r.unsqueeze(1), hidden).squeeze(1),
         "b2": r.sum(1),
     }
+
+
+def losses_by(records: Sequence[RunRecord], key: str, values: Sequence[int], steps: int) -> list[np.ndarray]:
+    """Per value of config ``key`` (a width, a dataset size), the test losses of its runs at the schedule ``steps``
+    in member order (diverged runs count as inf)."""
+    return [
+        np.array(
+            [
+                r.last("test_loss") if r.status == "done" else np.inf
+                for r in sorted(records, key=lambda r: r.config["member"])
+                if r.config[key] == v and r.config["steps"] == steps
+            ]
+        )
+        for v in values
+    ]
 
 
 def mean_squared_error(p: Params, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> torch.Tensor:

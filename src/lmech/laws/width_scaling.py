@@ -156,23 +156,10 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     ]
 
 
-def _losses(records: Sequence[RunRecord], widths: Sequence[int], steps: int) -> list[np.ndarray]:
-    """Per width, the test losses of its runs at the given schedule in member order (diverged runs count as inf)."""
-    return [
-        np.array(
-            [
-                r.last("test_loss") if r.status == "done" else np.inf
-                for r in sorted(records, key=lambda r: r.config["member"])
-                if r.config["width"] == w and r.config["steps"] == steps
-            ]
-        )
-        for w in widths
-    ]
-
-
 def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
     widths = sorted(cfg.widths)
-    long, short = _losses(records, widths, cfg.steps), _losses(records, widths, cfg.steps // 2)
+    long = task.losses_by(records, "width", widths, cfg.steps)
+    short = task.losses_by(records, "width", widths, cfg.steps // 2)
     change, se = task.relative_change(short, long)
     n = [task.parameter_count(cfg.dim, w) for w in widths]
     ex = task.extrapolate(n, long, cfg.bootstrap, cfg.level, cfg.seed)
