@@ -1,15 +1,13 @@
 """critical-batch in quick mode (seed 0), its S(B) fitter, the digits MLP's hand gradients and plumbing, and its
 config validation."""
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 import lmech
 from lmech.config import make_config
-from lmech.core import LmechInputError, Registry
+from lmech.core import LmechInputError
 from lmech.laws import critical_batch
 from lmech.laws.batch_tasks import (
     _sgd_step,
@@ -23,20 +21,25 @@ from lmech.laws.batch_tasks import (
 from lmech.observables import per_example_gradients
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    """The law through lmech.check, whether or not lmech.laws registers it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    if "critical-batch" not in module.REGISTRY.ids():
-        monkeypatch.setattr(module, "REGISTRY", Registry([*module.REGISTRY, critical_batch.LAW]))
+@pytest.mark.slow
+def test_critical_batch_quick_linear_holds_where_the_greedy_step_is_stable():
+    """Condition number 2 (training Hessian 2.7; seed 0, ~4 s): S(B) is a hyperbola (max |log residual| 0.063) and
+    B_crit 320 / B_simple 284 (median over B) = 1.13."""
+    v = lmech.check("critical-batch", overrides={"tasks": ["linear"]})
+    fit, ratio = v.checks
+    assert fit.holds and fit.measured < 0.12  # measured 0.063
+    assert 250 < ratio.measured < 400  # B_crit, measured 320
+    assert ratio.holds and 0.8 < ratio.measured / ratio.predicted < 1.6  # measured 1.13
+    greedy = float(v.regime.split("greedy step |G|^2 / G^T H G = ")[1].split(" ")[0])
+    assert greedy < 2  # measured 1.66: the greedy step is stable, as the derivation assumes
 
 
 @pytest.mark.slow
-def test_critical_batch_quick_linear_fits_the_hyperbola_but_not_b_simple(registered):
-    """The hyperbola holds; B_simple at the target overstates B_crit on this ill-conditioned quadratic (measured
-    B_crit 29.7, B_simple 374 as the median over B, 1321 at B = 1024 alone): a failure the law reports. The
-    stability-corrected scale tr(Sigma) / (2 lambda_max L) = 25 tracks B_crit (ratio 1.19)."""
-    v = lmech.check("critical-batch", overrides={"tasks": ["linear"]})
+def test_critical_batch_linear_fails_where_stability_caps_the_lr():
+    """Condition number 100 (lambda_i = 1/i), target 0.05: the hyperbola holds; B_simple at the target overstates
+    B_crit (measured B_crit 29.7, B_simple 374 as the median over B, 1321 at B = 1024 alone): the failure the law
+    reports. The stability-corrected scale tr(Sigma) / (2 lambda_max L) = 25 tracks B_crit (ratio 1.19)."""
+    v = lmech.check("critical-batch", overrides={"tasks": ["linear"], "condition": 100, "target": 0.05})
     fit, ratio = v.checks
     assert fit.holds and fit.measured < 0.22  # measured 0.189
     b_simple, b_crit = ratio.predicted, ratio.measured
@@ -45,10 +48,12 @@ def test_critical_batch_quick_linear_fits_the_hyperbola_but_not_b_simple(registe
     assert not v.holds
     stable = float(v.regime.split("(B_crit / it ")[1].split(")")[0])
     assert 0.5 < stable < 2  # measured 1.19
+    greedy = float(v.regime.split("greedy step |G|^2 / G^T H G = ")[1].split(" ")[0])
+    assert greedy > 2  # measured 5.81: beyond the stability limit
 
 
 @pytest.mark.slow
-def test_critical_batch_quick_digits_holds(registered):
+def test_critical_batch_quick_digits_holds():
     """Digits MLP at 0.1 nats (seed 0, ~30 s): S(B) is a hyperbola (measured max |log residual| 0.178, B_crit 214) and
     B_crit / B_simple (median over B: 543) = 0.394, inside [1/3, 3] but with little margin. The largest batch's
     B_simple alone (935) would give 0.229 and fail: the regime text records it."""
@@ -76,6 +81,11 @@ def test_fit_hyperbola_recovers_exact_and_noisy_data():
 def test_critical_batch_needs_six_batch_sizes():
     with pytest.raises(LmechInputError, match="at least 6 distinct"):
         make_config(critical_batch.LAW, overrides={"batches": [1, 4, 16, 64, 256]})
+
+
+def test_critical_batch_rejects_a_condition_number_below_one():
+    with pytest.raises(LmechInputError, match="condition"):
+        make_config(critical_batch.LAW, overrides={"condition": 0.5})
 
 
 def test_critical_batch_rejects_unknown_task_and_activation():
@@ -131,7 +141,7 @@ def test_digits_sweep_and_replay_agree():
         assert set(snaps) == {first}
 
 
-def test_digits_task_plumbing(registered):
+def test_digits_task_plumbing():
     """A tiny digits config end to end: 6 batch sizes, 3 lrs, 2 seeds, an easy target; every number is reported."""
     overrides = {"tasks": ["digits"], "batches": [8, 16, 32, 64, 128, 256], "digits_lrs": 3, "digits_seeds": 2,
                  "width": 16, "loss_target": 0.5, "bootstrap": 20}  # fmt: skip

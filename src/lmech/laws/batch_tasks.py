@@ -21,7 +21,7 @@ from lmech.core import DATA, INIT, LmechInputError, generator
 
 @dataclass(frozen=True)
 class LinearTask:
-    """Noisy linear regression: x ~ N(0, diag(lambda)), lambda_i = 1/i, y = x . w* + noise z, w* ~ N(0, I)."""
+    """Noisy linear regression: x ~ N(0, diag(lambda)), lambda_i = i^-a, y = x . w* + noise z, w* ~ N(0, I)."""
 
     x: torch.Tensor  # (n, d)
     y: torch.Tensor  # (n,)
@@ -30,9 +30,16 @@ class LinearTask:
     initial_excess: float
 
 
-def linear_task(d: int, n: int, noise: float, seed: int) -> LinearTask:
+def linear_task(d: int, n: int, noise: float, seed: int, condition: float = 100.0) -> LinearTask:
+    """The population covariance has eigenvalues lambda_i = i^-a with a = log(condition) / log(d), so its condition
+    number is ``condition`` (100 at d = 100: lambda_i = 1/i); the training set's Hessian X^T X / n is wider than that
+    by the Marchenko-Pastur spread (~(1 + sqrt(d/n))^2 / (1 - sqrt(d/n))^2)."""
+    if condition < 1:
+        raise LmechInputError(
+            f"condition must be >= 1 (the covariance's largest / smallest eigenvalue); got {condition}"
+        )
     gen = generator(seed, DATA)
-    lam = 1.0 / torch.arange(1, d + 1, dtype=torch.float64)
+    lam = torch.arange(1, d + 1, dtype=torch.float64) ** -(math.log(condition) / math.log(d))
     x = torch.randn(n, d, generator=gen, dtype=torch.float64) * lam.sqrt()  # (n, d)
     w_star = torch.randn(d, generator=gen, dtype=torch.float64)
     y = x @ w_star + noise * torch.randn(n, generator=gen, dtype=torch.float64)
