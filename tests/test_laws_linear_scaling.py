@@ -5,6 +5,7 @@ import pytest
 
 import lmech
 from lmech.config import make_config
+from lmech.core import LmechInputError
 from lmech.laws import linear_scaling_rule as lsr
 from lmech.store import RunStore
 from lmech.sweep.executor import execute
@@ -42,3 +43,16 @@ def test_adam_rule_fails_where_the_noise_does_not_dominate():
         records = execute(lsr.LAW, lsr.plan(cfg), store).records
     k8 = next(c for c in lsr.evaluate(cfg, records).checks if c.name.startswith("adam, k = 8"))
     assert not k8.holds and 0.05 < k8.measured < 0.07  # measured 5.7%
+
+
+def test_adam_hyperparameter_rules():
+    """Malladi et al.'s rescaling: 1 - beta -> k (1 - beta), eps -> eps / sqrt(k); 'scaled-beta2' keeps beta1."""
+    assert lsr.adam_hyperparameters(8, "fixed") == {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
+    beta2_only = lsr.adam_hyperparameters(8, "scaled-beta2")
+    assert beta2_only["b1"] == 0.9 and beta2_only["b2"] == pytest.approx(0.992)
+    assert beta2_only["eps"] == pytest.approx(1e-8 / 8**0.5)
+    assert lsr.adam_hyperparameters(8, "scaled")["b1"] == pytest.approx(0.2)
+    with pytest.raises(LmechInputError, match="beta1"):
+        lsr.adam_hyperparameters(11, "scaled")
+    with pytest.raises(LmechInputError, match="beta2"):
+        lsr.adam_hyperparameters(1000, "scaled-beta2")

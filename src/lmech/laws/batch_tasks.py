@@ -32,8 +32,9 @@ class LinearTask:
 
 def linear_task(d: int, n: int, noise: float, seed: int, condition: float = 100.0) -> LinearTask:
     """The population covariance has eigenvalues lambda_i = i^-a with a = log(condition) / log(d), so its condition
-    number is ``condition`` (100 at d = 100: lambda_i = 1/i); the training set's Hessian X^T X / n is wider than that
-    by the Marchenko-Pastur spread (~(1 + sqrt(d/n))^2 / (1 - sqrt(d/n))^2)."""
+    number is ``condition`` (100 at d = 100: lambda_i = 1/i); the training set's Hessian X^T X / n is wider by
+    sampling: at most ~(1 + sqrt(d/n))^2 / (1 - sqrt(d/n))^2 (1.9 at d = 100, n = 4096; the identity covariance's
+    Marchenko-Pastur spread), less for a spread spectrum (measured: 1.36x at condition 2, 1.16x at 100)."""
     if condition < 1:
         raise LmechInputError(
             f"condition must be >= 1 (the covariance's largest / smallest eigenvalue); got {condition}"

@@ -105,7 +105,7 @@ class Config(LawConfig):
     width: int = Field(64, ge=4, le=1024, description="hidden width")
 
 
-def task(name: str, seed: int, noise: float = 2.0):
+def task(name: str, seed: int, noise: float):
     """(x, y, x_eval, y_eval): digits (evaluated on its training set) or the noisy teacher (evaluated against the
     noiseless teacher on fresh inputs)."""
     if name == "digits":
@@ -130,6 +130,7 @@ def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
                 base["noise"] = cfg.adam_noise
             if opt == "adam":
                 base.update(adam_hyperparameters(k, cfg.adam_betas))
+                base["noise_scale"] = k == ks[0]  # measure B_simple at init in the base job (same init at every k)
             jobs.append(
                 tuple(RunSpec(ID, LAW.version, {**base, "epochs": epochs, "member": s}) for s in range(cfg.seeds))
             )
@@ -141,9 +142,12 @@ B1, B2, EPS = 0.9, 0.999, 1e-8  # Adam's base hyperparameters
 
 def adam_hyperparameters(k: int, betas: str) -> dict[str, float]:
     """Malladi et al. 2022 (Definition 4.2, the square-root scaling rule): at batch k B, 1 - beta_i -> k (1 - beta_i)
-    and eps -> eps / sqrt(k), so the moving averages span the same number of examples; "fixed" keeps the base."""
+    and eps -> eps / sqrt(k), so the moving averages span the same number of examples; "scaled-beta2" does so for
+    beta2 and eps only (beta1 stays 0.9); "fixed" keeps the base."""
     if betas == "fixed":
         return {"b1": B1, "b2": B2, "eps": EPS}
+    if k * (1 - B2) >= 1:
+        raise LmechInputError(f"adam_ks: k (1 - beta2) must stay below 1 for a scaled rule; got k = {k}")
     if betas == "scaled-beta2":
         return {"b1": B1, "b2": 1 - k * (1 - B2), "eps": EPS / math.sqrt(k)}
     if k * (1 - B1) >= 1:
@@ -156,7 +160,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     own stream and starts from its own initialisation (the same at every k: common random numbers for the ratio)."""
     start = time.perf_counter()
     c0 = configs[0]
-    x, y, x_eval, y_eval = task(c0["task"], c0["seed"], c0.get("noise", 2.0))
+    x, y, x_eval, y_eval = task(c0["task"], c0["seed"], c0.get("noise", 0.0))  # digits has no noise key
     n, examples = len(x), c0["epochs"] * len(x)
     checkpoints = np.linspace(0, examples, 21).astype(int)[1:]
     # common random numbers: member m sees the same stream of examples at every k (base batches j k ... j k + k - 1
@@ -194,7 +198,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
         optimizer = adam(c0["lr"], c0["b1"], c0["b2"], c0["eps"]) if c0["optimizer"] == "adam" else None
         state = optimizer.init(params) if optimizer else None
         rows = [[Row(0, "s_init", s)] for s in s_init]
-        if c0["optimizer"] == "adam" and c0["k"] == 1:  # the SDE's noise condition, at the shared initialisation
+        if c0.get("noise_scale"):  # the SDE's noise condition, at the initialisation every k shares
             for i, r in enumerate(rows):
                 grads = per_example_gradients(fn, member(params, i), x, y, lambda out, yi: mse(out[None], yi[None]))
                 r.append(Row(0, "b_simple_init", noise_scale(grads, population=True).b_simple))
@@ -263,7 +267,9 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         noise_note, b_simple = "", math.nan
         if opt == "adam":
             b_init = [
-                r.last("b_simple_init") for r in records if r.config["optimizer"] == "adam" and r.config["k"] == 1
+                r.last("b_simple_init")
+                for r in records
+                if r.config["optimizer"] == "adam" and r.config.get("noise_scale") and r.status == "done"
             ]
             if b_init:
                 b_simple = float(np.mean(b_init))
@@ -297,9 +303,9 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
                     + (
                         [
                             Series(
-                                "first order: (k - 1) B / (2 B_simple)",
+                                "first order: (k - k_0) B / (2 B_simple)",
                                 [k for k, _ in finite],
-                                [(k - 1) * cfg.adam_batch / (2 * b_simple) for k, _ in finite],
+                                [(k - ks[0]) * cfg.adam_batch / (2 * b_simple) for k, _ in finite],
                                 "line",
                                 2,
                             )
@@ -359,5 +365,6 @@ LAW = Law(
     evaluate=evaluate,
     comparisons=[agree_check("sgd", 2, 0.0), break_check(16, 0.0)],
     scales={"quick": {}, "full": {"seeds": 16, "epochs": 10}},
+    version=2,
     quick_seconds=26.0,
 )
