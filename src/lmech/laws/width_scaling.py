@@ -54,6 +54,12 @@ the schedule still lowers the loss by 3-20% (most at the largest widths), at 240
 needed: fitted widths all in the asymptotic regime (>= 24) with held-out widths each trained to verified convergence
 (schedules growing with width, >= 48000 steps at width 128: ~10x the quick budget) and more seeds for a convergence
 check that resolves 1%.
+A fixed budget instead of convergence (Kaplan et al.'s L(N, S) = (N_c / N)^alpha_N + (S_c / S)^alpha_S, eq. 1.6,
+makes the offset E the training-limited term at a fixed S): muP students (base width 16), 3000 steps, widths 16 ...
+512 (seed 0, 54 s): the fit on 16 ... 128 (E 4.5e-4, alpha 1.06) predicts 256 / 512 at -5.0% / -9.9% of the
+measured 0.00093 / 0.00072, inside the 95% intervals but FAILING the 5% bar: the wider nets gain less than the
+additive form allows (their loss still falls 38-42% when the 1500-step schedule is doubled, against 22-34% for the
+fitted widths), so at a fixed budget the two terms are not additive here.
 """
 
 from __future__ import annotations
