@@ -56,8 +56,8 @@ needed: fitted widths all in the asymptotic regime (>= 24) with held-out widths 
 check that resolves 1%.
 A fixed budget instead of convergence (Kaplan et al.'s L(N, S) = (N_c / N)^alpha_N + (S_c / S)^alpha_S, eq. 1.6,
 makes the offset E the training-limited term at a fixed S): muP students (base width 16), 3000 steps, widths 16 ...
-512 (seed 0, 54 s): the fit on 16 ... 128 (E 4.5e-4, alpha 1.06) predicts 256 / 512 at -5.0% / -9.9% of the
-measured 0.00093 / 0.00072, inside the 95% intervals but FAILING the 5% bar: the wider nets gain less than the
+512 (seed 0, 54 s): with the fit on 16 ... 128 (E 4.5e-4, alpha 1.06), widths 256 / 512 measure 0.00093 / 0.00072,
++5.0% / +9.9% above the prediction, inside the 95% intervals but FAILING the 5% bar: the wider nets gain less than the
 additive form allows (their loss still falls 38-42% when the 1500-step schedule is doubled, against 22-34% for the
 fitted widths), so at a fixed budget the two terms are not additive here.
 """
