@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 import lmech
-from lmech.core import LmechInputError, Registry
+from lmech.core import LmechInputError
 from lmech.laws import depth_transfer as dt
 
 TINY = {"depths": [1, 2], "base_blocks": 1, "width": 16, "base_width": 16, "steps": 3, "batch": 16, "seeds": 1}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def registered():
-    """The law registered whether or not lmech.laws lists it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    saved = module.REGISTRY
-    if dt.ID not in saved.ids():
-        module.REGISTRY = Registry([*saved, dt.LAW])
-    yield
-    module.REGISTRY = saved
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,15 @@
 """grokking in quick mode (seed 0), its Fourier observable, its AdamW ensemble, and its config validation."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 import lmech
-from lmech.core import LmechInputError, Registry
+from lmech.core import LmechInputError
 from lmech.laws import grokking
 from lmech.train import adam
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The law through lmech.check, whether or not lmech.laws registers it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    before = module.REGISTRY
-    if "grokking" not in before.ids():
-        module.REGISTRY = Registry([*before, grokking.LAW])
-    yield
-    module.REGISTRY = before
 
 
 @pytest.fixture(scope="module")

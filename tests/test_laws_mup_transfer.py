@@ -1,25 +1,13 @@
 """mup-transfer: the optimum locator, config validation, and (slow) the quick law at seed 0."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
 
 import lmech
-from lmech.core import LmechInputError, Registry
+from lmech.core import LmechInputError
 from lmech.laws import mup_transfer
-
-
-@pytest.fixture(autouse=True, scope="module")
-def registered():
-    """The law registered whether or not lmech.laws lists it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    saved = module.REGISTRY
-    if mup_transfer.ID not in saved.ids():
-        module.REGISTRY = Registry([*saved, mup_transfer.LAW])
-    yield
-    module.REGISTRY = saved
 
 
 def test_optimum_is_the_vertex_of_a_log_parabola():

@@ -1,34 +1,21 @@
 """neural-collapse in quick mode (seed 0), the batch-norm-free recipe that stalls, a run too short to collapse, its
 config validation, and its set-up."""
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import lmech
-from lmech.core import INIT, LmechInputError, Registry, generator
+from lmech.core import INIT, LmechInputError, generator
 from lmech.laws import neural_collapse as nc
 from lmech.nets.mlp import MLP
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The law through lmech.check, whether or not lmech.laws registers it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    saved = module.REGISTRY
-    if nc.ID not in saved.ids():
-        module.REGISTRY = Registry([*saved, nc.LAW])
-    yield
-    module.REGISTRY = saved
-
-
 @pytest.fixture(scope="module")
-def verdict(registered):
+def verdict():
     return lmech.check(nc.ID, seed=0)
 
 

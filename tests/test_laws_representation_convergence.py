@@ -3,29 +3,16 @@ its config validation, and the pieces it is built from."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 import lmech
-from lmech.core import INIT, LmechInputError, Ordering, Registry, generator
+from lmech.core import INIT, LmechInputError, Ordering, generator
 from lmech.laws import representation_convergence as rc
 from lmech.nets import MLP, ensemble
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The law through lmech.check, whether or not lmech.laws registers it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    before = module.REGISTRY
-    if rc.ID not in before.ids():
-        module.REGISTRY = Registry([*before, rc.LAW])
-    yield
-    module.REGISTRY = before
 
 
 @pytest.fixture(scope="module")

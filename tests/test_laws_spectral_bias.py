@@ -1,14 +1,13 @@
 """spectral-bias in quick mode (seed 0), its theory conventions against exact references, and its config validation."""
 
 import math
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 import lmech
-from lmech.core import LmechInputError, Registry
+from lmech.core import LmechInputError
 from lmech.laws import spectral_bias
 from lmech.laws.common import first_crossing
 from lmech.observables.learnability import fourier_basis, kernel_eigenspaces, learnability
@@ -17,17 +16,6 @@ from lmech.theory import kernels, mode_learning
 pytestmark = pytest.mark.slow
 ID = "spectral-bias"
 FREQS = [1, 2, 4, 8]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered():
-    """The law through lmech.check, whether or not lmech.laws registers it yet."""
-    module = sys.modules["lmech.sweep.check"]
-    original = module.REGISTRY
-    if ID not in original.ids():
-        module.REGISTRY = Registry([*original, spectral_bias.LAW])
-    yield
-    module.REGISTRY = original
 
 
 @pytest.fixture(scope="module")

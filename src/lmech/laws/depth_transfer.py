@@ -18,7 +18,7 @@ of ``batch`` with the learning rate decayed linearly to 0, the same batch sequen
 parametrization of a seed member (common random numbers), the same init draw for both parametrizations; all learning
 rates of one (optimizer, parametrization, depth, member) are trained together as one stacked ensemble (autograd
 through a broadcast forward). Loss: final training loss on the whole training set; a diverged run counts as +inf.
-Optimum per member: lmech.laws.mup_transfer.optimum (parabola in log loss through the grid minimum and its
+Optimum per member: lmech.laws.lr_sweep.optimum (parabola in log loss through the grid minimum and its
 neighbours); per depth: the mean over members +- its standard error.
 Verdict, per optimizer: depth-muP drift (max - min over depths of the member-mean optimum) <= 1 octave; without
 branch scaling the drift exceeds depth-muP's by >= 0.75 octave (see GAP_RATIONALE); Adam only (the derivation above
@@ -58,7 +58,6 @@ from lmech.core import (
     Law,
     Panel,
     Prediction,
-    Row,
     RunRecord,
     RunResult,
     RunSpec,
@@ -66,7 +65,8 @@ from lmech.core import (
     generator,
 )
 from lmech.data import digits
-from lmech.laws.mup_transfer import optimum
+from lmech.laws import lr_sweep as sweep
+from lmech.laws.lr_sweep import optimum
 from lmech.nets import functional
 from lmech.nets.resmlp import ResMLP, resmlp_branches, resmlp_forward, resmlp_roles
 from lmech.parametrize import (
@@ -137,15 +137,8 @@ def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
     width_multiplier(cfg.width, cfg.base_width)
     shared = {k: v for k, v in cfg.model_dump().items() if k in ("seed", "base_blocks", "width", "base_width")}
     shared |= {"steps": cfg.steps, "batch": cfg.batch}
-    jobs = []
-    for opt in cfg.optimizers:
-        grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
-        for p in PARAMETRIZATIONS:
-            for depth in cfg.depths:
-                for s in range(cfg.seeds):
-                    base = {**shared, "optimizer": opt, "parametrization": p, "blocks": depth, "member": s}
-                    jobs.append(tuple(RunSpec(ID, LAW.version, {**base, "log2_lr": g}) for g in grid))
-    return jobs
+    grids = {opt: cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs for opt in cfg.optimizers}
+    return sweep.jobs(ID, LAW.version, shared, grids, PARAMETRIZATIONS, "blocks", cfg.depths, cfg.seeds)
 
 
 def _loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -185,25 +178,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
                     params = {k: p - now[k] * grads[k] for k, p in live.items()}
         with torch.no_grad():
             losses = _loss(fn(params, d.x), d.y)  # (E,) on the whole training set
-    seconds = (time.perf_counter() - start) / len(configs)
-    out = []
-    for loss in losses.tolist():
-        status = "done" if math.isfinite(loss) else "diverged"
-        out.append(
-            RunResult(status, [Row(c["steps"], "train_loss", loss)], seconds, c["steps"] if status != "done" else None)
-        )
-    return out
-
-
-def _curves(cfg: Config, records: Sequence[RunRecord], opt: str, p: str) -> dict[int, np.ndarray]:
-    """{depth: (seeds, grid) final losses, +inf for diverged runs}."""
-    grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
-    table = {L: np.full((cfg.seeds, len(grid)), np.inf) for L in cfg.depths}
-    for rec in records:
-        c = rec.config
-        if c["optimizer"] == opt and c["parametrization"] == p and rec.status == "done":
-            table[c["blocks"]][c["member"], grid.index(c["log2_lr"])] = rec.last("train_loss")
-    return table
+    return sweep.final_losses(losses, c["steps"], (time.perf_counter() - start) / len(configs))
 
 
 def _drift(values: np.ndarray) -> float:
@@ -216,7 +191,7 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
         stats, loss_panels = {}, []
         for p in PARAMETRIZATIONS:
-            curves = _curves(cfg, records, opt, p)
+            curves = sweep.loss_table(records, opt, p, grid, "blocks", cfg.depths, cfg.seeds)
             optima = np.array([[optimum(grid, seed) for seed in curves[L]] for L in cfg.depths])  # (depths, seeds)
             mean = optima.mean(1)
             se = optima.std(1, ddof=1) / math.sqrt(cfg.seeds) if cfg.seeds > 1 else np.full(len(mean), np.nan)
@@ -230,7 +205,8 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
                 + f"; slope {slope:.2f} octave per doubling); best loss "
                 + ", ".join(f"{b:.3g}" for b in np.array([curves[L].min(1) for L in cfg.depths]).mean(1))
             )
-            loss_panels.append(_loss_panel(cfg, opt, p, grid, curves, mean))
+            title = f"{opt}, {LABELS[p]}"
+            loss_panels.append(sweep.loss_panel(title, "final training loss", "{} blocks".format, grid, curves, mean))
         checks += _checks(opt, stats["depth-mup"][2], stats["mup"][2])
         if opt == "adam":
             checks.append(_slope_check(stats["mup"][4]))
@@ -299,17 +275,6 @@ def _slope_check(slope: float) -> Check:
         "blocks with the finite stream variance q0 + 2L at init); 0.25 covers that and the slope's seed noise "
         "(~0.1, from per-seed drifts that differ by ~0.3-0.7 octave)",
     )
-
-
-def _loss_panel(cfg, opt, p, grid, curves, optima) -> Panel:
-    series = []
-    for j, L in enumerate(cfg.depths):
-        mean = np.where(np.isfinite(curves[L]), curves[L], np.nan).mean(0)  # (grid,)
-        series.append(Series(f"{L} blocks", list(grid), [float(v) for v in mean], "line", j))
-        if math.isfinite(optima[j]):
-            y = float(np.interp(optima[j], grid, np.nan_to_num(mean, nan=np.nanmax(mean))))
-            series.append(Series("", [float(optima[j])], [y], "dots", j))
-    return Panel(f"{opt}, {LABELS[p]}", "log2 base learning rate", "final training loss", series, yscale="log")
 
 
 def _optimum_panel(cfg, opt, stats) -> Panel:

@@ -73,6 +73,8 @@ from lmech.core import (
 )
 from lmech.data import digits
 from lmech.data.stdlib_text import stdlib_corpus
+from lmech.laws import lr_sweep as sweep
+from lmech.laws.lr_sweep import optimum
 from lmech.laws.transformer_tasks import train_lm
 from lmech.nets import MLP, functional
 from lmech.parametrize import (
@@ -137,15 +139,8 @@ def plan(cfg: Config) -> list[tuple[RunSpec, ...]]:
             raise LmechInputError('optimizers for model transformer must be ["adam"] (TP-V trains them by Adam)')
         keys = ("seed", "base_width", "steps", "batch", "model", "n_layers", "n_heads", "context")
     shared = {k: v for k, v in cfg.model_dump().items() if k in keys}
-    jobs = []
-    for opt in cfg.optimizers:
-        grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
-        for p in PARAMETRIZATIONS:
-            for w in cfg.widths:
-                for s in range(cfg.seeds):
-                    base = {**shared, "optimizer": opt, "parametrization": p, "width": w, "member": s}
-                    jobs.append(tuple(RunSpec(ID, LAW.version, {**base, "log2_lr": g}) for g in grid))
-    return jobs
+    grids = {opt: cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs for opt in cfg.optimizers}
+    return sweep.jobs(ID, LAW.version, shared, grids, PARAMETRIZATIONS, "width", cfg.widths, cfg.seeds)
 
 
 def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
@@ -178,14 +173,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
             else:
                 params = {k: p - now[k] * grads[k] for k, p in params.items()}
         _, losses = gradients(params, d.x, d.y)
-    seconds = (time.perf_counter() - start) / len(configs)
-    out = []
-    for loss in losses.tolist():
-        status = "done" if math.isfinite(loss) else "diverged"
-        out.append(
-            RunResult(status, [Row(c["steps"], "train_loss", loss)], seconds, c["steps"] if status != "done" else None)
-        )
-    return out
+    return sweep.final_losses(losses, c["steps"], (time.perf_counter() - start) / len(configs))
 
 
 def _execute_transformer(c: Mapping[str, Any]) -> RunResult:
@@ -203,38 +191,13 @@ def _corpus():
     return stdlib_corpus()
 
 
-def optimum(grid: Sequence[float], losses: Sequence[float]) -> float:
-    """log2 lr at the vertex of the parabola through the grid minimum and its two neighbours; NaN when the minimum
-    lies on the grid's edge (it cannot be located) or every run diverged. Non-finite losses count as +inf."""
-    y = np.where(np.isfinite(losses), np.asarray(losses, dtype=float), np.inf)
-    i = int(np.argmin(y))
-    if not np.isfinite(y[i]) or i == 0 or i == len(y) - 1:
-        return math.nan
-    y0, y1, y2 = np.log(y[i - 1 : i + 2])  # a parabola in log loss: the curves are ~linear in log2 lr on each side
-    if not np.isfinite(y0 + y2):
-        return float(grid[i])
-    h = grid[i + 1] - grid[i]
-    return float(grid[i] + 0.5 * h * (y0 - y2) / (y0 - 2 * y1 + y2))
-
-
-def _curves(cfg: Config, records: Sequence[RunRecord], opt: str, p: str) -> dict[int, np.ndarray]:
-    """{width: (seeds, grid) final losses, +inf for diverged runs}."""
-    grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
-    table = {w: np.full((cfg.seeds, len(grid)), np.inf) for w in cfg.widths}
-    for r in records:
-        c = r.config
-        if c["optimizer"] == opt and c["parametrization"] == p and r.status == "done":
-            table[c["width"]][c["member"], grid.index(c["log2_lr"])] = r.last("train_loss")
-    return table
-
-
 def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
     checks, notes, panels = [], [], []
     for opt in cfg.optimizers:
         grid = cfg.adam_lrs if opt == "adam" else cfg.sgd_lrs
         best_by_p = {}
         for p in PARAMETRIZATIONS:
-            curves = _curves(cfg, records, opt, p)
+            curves = sweep.loss_table(records, opt, p, grid, "width", cfg.widths, cfg.seeds)
             optima = np.array([[optimum(grid, seed) for seed in curves[w]] for w in cfg.widths])  # (widths, seeds)
             mean = optima.mean(1)
             drift = float(np.nanmax(mean) - np.nanmin(mean)) if np.isfinite(mean).all() else math.nan
@@ -250,7 +213,8 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
                 + f" (drift {drift:.2f} octaves; seed spread {np.max(np.ptp(optima, 1)):.2f}); best loss "
                 + ", ".join(f"{b:.3g}" for b in best.mean(1))
             )
-            panels.append(_loss_panel(cfg, opt, p, grid, curves, mean))
+            title = f"{opt}, {p}: final training loss"
+            panels.append(sweep.loss_panel(title, "training loss", "width {}".format, grid, curves, mean))
         panels.append(_optimum_panel(cfg, opt, best_by_p))
     model = (
         f"tanh MLP 64 -> width x {cfg.depth} -> 10 on digits"
@@ -335,17 +299,6 @@ def _slope_with_se(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     b = float(xc @ (y - y.mean()) / (xc @ xc))
     resid = y - y.mean() - b * xc
     return b, float(math.sqrt(resid @ resid / (len(x) - 2) / (xc @ xc)))
-
-
-def _loss_panel(cfg, opt, p, grid, curves, optima) -> Panel:
-    series = []
-    for j, w in enumerate(cfg.widths):
-        mean = np.where(np.isfinite(curves[w]), curves[w], np.nan).mean(0)  # (grid,)
-        series.append(Series(f"width {w}", list(grid), [float(v) for v in mean], "line", j))
-        if math.isfinite(optima[j]):
-            y = float(np.interp(optima[j], grid, np.nan_to_num(mean, nan=np.nanmax(mean))))
-            series.append(Series("", [float(optima[j])], [y], "dots", j))
-    return Panel(f"{opt}, {p}: final training loss", "log2 base learning rate", "training loss", series, yscale="log")
 
 
 def _optimum_panel(cfg, opt, best_by_p) -> Panel:
