@@ -62,7 +62,12 @@ c^2), near the loss there (0.25-0.4%), so one teacher's L(N) has unit-sized step
 falls at the largest widths (0.62, 0.57, 0.64, 0.56, 0.52 at seed 0; 0.53, 0.53, 0.54, 0.55, 0.48 at seed 1); fits E 0
 (at its bound), alpha 0.61 / 0.53; held out +1.4% / +5.1% (seed 0, fails 5%) and -1.2% / +0.7% (seed 1), width 96
 outside the bootstrap interval at both seeds (with E pinned at 0 the interval carries only the members' 1-2.5% spread,
-not the bend): FAILS, narrowly, at 130 s CPU per quick run.
+not the bend): FAILS, narrowly, at 130 s CPU per quick run. Seed 2 at that recipe HOLDS (-1.1% / -1.5%, inside); a 4x
+pool (262144 samples, so the pool's overfitting term L N / P stays under 0.4%) moves seed 0 from +1.4% / +5.1% to -0.3%
+/ +1.1%, inside: HOLDS. So the candidate recipe (equal amplitudes, lr 0.01, widths 16 ... 96, pool >= 250 N, 48000
+steps) held at 3 of the 4 runs measured, but costs ~140 s CPU (next step: check seeds 0-4 at the 4x pool, chunk the
+teacher's evaluation (262144 x 2048 in float64 is 4 GB), and see whether 24000 steps pass the convergence check: judged
+at 24000 steps the same runs give +1.3% / +4.7%, +1.5% / +5.1%, +1.1% / +3.6%, -2.6% / -5.7%).
 What was tried: widths 8 ... 48 (width 8 is further off the law: 8 -> 12 exponent 0.93; converged at 24000 steps, seed
 0: -3.0% / -5.5%, fails); noise 0.05 (floor 0.0025; the fit on widths 8 ... 24 then pins E at 0 and the larger widths
 lie 6-16% above it); target amplitudes k^-1 (the curve is not a power law at all: -7% / -34%); lr 0.01 (slower to
