@@ -28,6 +28,7 @@ from lmech.laws import (
     representation_convergence,
     signal_propagation,
     spectral_bias,
+    width_scaling,
 )
 
 REGISTRY = Registry(
@@ -44,6 +45,7 @@ REGISTRY = Registry(
         finite_width.LAW,
         kernel_scaling.LAW,
         fit_recovery.LAW,
+        width_scaling.LAW,
         edge_of_stability.LAW,
         adam_edge_of_stability.LAW,
         quanta.LAW,
