@@ -154,7 +154,7 @@ def test_width_scaling_quick_holds_at_seed0(width_quick):
     converged, inside, relative = width_quick.checks
     assert converged.name.startswith("converged") and converged.holds, converged
     assert inside.holds and relative.holds, (inside, relative)
-    assert relative.error < 0.02, relative  # measured 0.2%; 2% leaves room for float rounding across machines
+    assert relative.error < 0.03, relative  # 0.2% here; seeds 0-4 span 0.1-2.3% (another BLAS may change the path)
     assert 0.015 < relative.measured[1] < 0.022  # width 96's loss, measured 0.0185
     titles = [p.title for p in width_quick.figure.panels]
     assert titles[0].startswith("test loss") and titles[1].startswith("loss above the fitted E")

@@ -14,11 +14,12 @@ seed-mean loss by more than 1% beyond 2 standard errors; ``power_law`` fitted to
 largest D's seed-mean loss (1) inside the fit's 95% interval and (2) within 5% of the point prediction.
 STATUS: NOT REGISTERED: the law FAILS at seed 0 (seeds 1, 2 not run: each quick run costs ~70 s CPU at width 64, over
 the 20-40 s budget, and the failure below is structural, not a seed effect).
-Measured (quick, seed 0, width 64, 8 seeds per D): seed-mean losses D 256: 0.0356, 512: 0.0259, 1024: 0.0159, 2048:
-0.0088, 4096: 0.00600, 8192: 0.00515; |changes| when the schedule is doubled (3000 -> 6000 steps) 0.4, 0.0, 4.6, 5.8,
-11.4, 9.9%: D >= 1024 is NOT at its early-stopping optimum (the validation loss still falls at the end); fit on
-D <= 2048: E 0 (at its bound), alpha 0.68 [0.59, 0.75]; held out D 4096 / 8192 measured 0.00600 / 0.00515, predicted
-0.00572 / 0.00358 (+5.0% / +44%): FAILS (and 68 s CPU, 169 s wall).
+Measured (quick, seed 0, width 64, 8 seeds per D; the step code of width-scaling's version 3, same recipe): seed-mean
+losses D 256: 0.0356, 512: 0.0259, 1024: 0.0160, 2048: 0.0089, 4096: 0.00600, 8192: 0.00515; changes when the
+schedule is doubled (3000 -> 6000 steps) -0.3, +0.1, -3.9, -5.0, -11.6, -10.0%: D >= 1024 is NOT at its early-stopping
+optimum (the validation loss still falls at the end); fit on D <= 2048: E 0 (at its bound), alpha 0.66 [0.59, 0.77];
+held out D 4096 / 8192 measured 0.00600 / 0.00515, predicted 0.00598 / 0.00379 (+0.3% / +36%): FAILS (~70 s CPU;
+before the faster step code: +5.0% / +44%).
 A larger model does not rescue it (seed 0, width 256, N 2561, lr 0.01, 6000 steps; 169 s CPU): losses D 256 ... 8192
 0.0374, 0.0290, 0.0217, 0.0128, 0.00707, 0.00493 (local exponents 0.37, 0.42, 0.76, 0.85, 0.52); changes on doubling
 -3.3, -1.3, -0.2, -2.9, -7.0, -15.2% (D >= 4096 not converged); fit E 0, alpha 0.53 [0.40, 0.57]; held out measured
@@ -146,7 +147,7 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
     regime = (
         f"D {sizes}, width {cfg.width} (N {n}), {cfg.seeds} seeds (own training sets) each, {cfg.steps} Adam steps "
         f"(lr {cfg.lr:g}, batch min({cfg.batch}, D)), early stopping on {cfg.validation} validation samples every "
-        f"{cfg.every} steps; target: {cfg.features} ReLU units, amplitudes k^-{cfg.decay:g}, d = {cfg.dim}, label "
+        f"{cfg.every} steps; target: {cfg.features} ReLU units, {task.amplitudes(cfg.decay)}, d = {cfg.dim}, label "
         f"noise {cfg.noise:g}; convergence: L({cfg.steps} steps) / L({cfg.steps // 2} steps) - 1 (+- standard "
         "error) per D "
         + ", ".join(f"{c:+.1%} +- {e:.1%}" for c, e in zip(change, se, strict=True))

@@ -55,6 +55,11 @@ def teacher(seed: int, dim: int, features: int, decay: float) -> Callable[[torch
     return target
 
 
+def amplitudes(decay: float) -> str:
+    """The target's amplitude law in words, for a verdict's regime."""
+    return "equal amplitudes" if decay == 0 else f"amplitudes k^-{decay:g}"
+
+
 def test_set(seed: int, dim: int, size: int, target: Callable) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed test sample (inputs, noiseless targets), shared by every run of a seed."""
     x = torch.randn(size, dim, generator=generator(seed, DATA, 98))
