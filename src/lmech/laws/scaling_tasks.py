@@ -240,6 +240,21 @@ def adam_step_(
         p[k].sub_(m.div(v.div(c2).sqrt_().add_(eps)).mul_(lr[k] * (frac / c1)))
 
 
+Schedule = Callable[[int, int], float]
+"""(t, steps) -> the step-size multiplier of step t (0-based) of a ``steps``-step run."""
+
+
+def linear_decay(t: int, steps: int) -> float:
+    """1 - t / steps: the step size falls linearly to 0 at the end of the run."""
+    return 1.0 - t / steps
+
+
+def inverse_sqrt(tau: float) -> Schedule:
+    """(1 + t / tau)^-1/2, whatever the run's length (Vaswani et al. 2017's decay, without warm-up): a run of S steps is
+    the first S steps of any longer run, so one run also holds every shorter one (a free convergence check)."""
+    return lambda t, _steps: (1.0 + t / tau) ** -0.5
+
+
 def fit_ensemble(
     p: Params,
     batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
@@ -248,31 +263,46 @@ def fit_ensemble(
     validate: Callable[[Params], torch.Tensor] | None = None,
     every: int = 100,
     grad_fn: Callable[[Params, torch.Tensor, torch.Tensor], Params] = gradients,
+    schedule: Schedule = linear_decay,
+    average: float = 0.0,
+    on_check: Callable[[int, Params], None] | None = None,
 ) -> tuple[Params, torch.Tensor]:
-    """Adam (``adam_step_``), step size lr (1 - t / steps) (one number, or one per parameter name);
-    ``batches(t)`` gives (x (E, b, d), y (E, b)). With ``validate`` ((params) -> (E,) loss), each member keeps its
-    parameters at its best validation loss, checked every ``every`` steps (early stopping); returns (params,
-    validation losses of the kept parameters, or an empty tensor); ``p`` itself is not modified. ``grad_fn``
+    """Adam (``adam_step_``), step size lr * schedule(t, steps) (lr one number, or one per parameter name);
+    ``batches(t)`` gives (x (E, b, d), y (E, b)). With ``average`` = a in (0, 1) the model is the exponential moving
+    average of the iterates, q <- q + w (p - q) with w = max(1 - a, 1 / (t + 1)) (the running mean for the first
+    1 / (1 - a) steps; Polyak & Juditsky 1992's averaging, with a window), else the iterate itself. With ``validate``
+    ((params) -> (E,) loss), each member keeps the model at its best validation loss, checked every ``every`` steps
+    (early stopping), and ``on_check(t, kept)`` sees the kept models after each check (t steps done). Returns (model,
+    validation losses of the kept models, or an empty tensor); ``p`` itself is not modified. ``grad_fn``
     (params, x, y) -> gradients: ``gradients``, or ``joint_gradients`` with its selection bound."""
+    if not 0.0 <= average < 1.0:
+        raise ValueError(f"average must be in [0, 1); got {average}")
     reuse_freed_buffers()
     p = {k: v.clone() for k, v in p.items()}
+    model = {k: v.clone() for k, v in p.items()} if average else p
     rates = lr if isinstance(lr, Mapping) else dict.fromkeys(p, lr)
     moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in p.items()}
     best, best_loss = None, torch.empty(0)
     if validate is not None:
-        best, best_loss = {k: v.clone() for k, v in p.items()}, validate(p)
+        best, best_loss = {k: v.clone() for k, v in model.items()}, validate(model)
     for t in range(steps):
         x, y = batches(t)
         with torch.no_grad():
-            adam_step_(p, grad_fn(p, x, y), moments, t + 1, rates, 1.0 - t / steps)
+            adam_step_(p, grad_fn(p, x, y), moments, t + 1, rates, schedule(t, steps))
+            if average:
+                w = max(1.0 - average, 1.0 / (t + 1))
+                for k, v in p.items():
+                    model[k].lerp_(v, w)
         if validate is not None and ((t + 1) % every == 0 or t + 1 == steps):
-            loss = validate(p)
+            loss = validate(model)
             better = loss < best_loss
             best_loss = torch.where(better, loss, best_loss)
-            for k, v in p.items():
+            for k, v in model.items():
                 mask = better.reshape(-1, *[1] * (v.ndim - 1))
                 best[k] = torch.where(mask, v, best[k])
-    return (best if validate is not None else p), best_loss
+            if on_check is not None:
+                on_check(t + 1, best)
+    return (best if validate is not None else model), best_loss
 
 
 def parameter_count(dim: int, width: int) -> int:
