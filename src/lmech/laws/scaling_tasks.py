@@ -3,13 +3,14 @@
 Task: x ~ N(0, I_d); target f*(x) = sum_k c_k relu(w_k . x + b_k) over ``features`` random ReLU units whose amplitudes
 decay as |c_k| = k^-decay (random signs), directions uniform on the sphere, norms uniform in [0.5, 2.5], biases
 N(0, 1); f* is standardised to zero mean and unit variance on a fixed reference sample. Training labels carry
-Gaussian noise of std ``noise``; the reported loss is the expected squared error on a fresh noisy label,
-E_x (f(x) - f*(x))^2 + noise^2, estimated on a large fixed test sample (the noise term is added exactly, so the
-estimate's only randomness is the choice of test inputs, shared by every run).
+Gaussian noise of std ``noise``; width-scaling reports the expected squared error on a fresh noisy label,
+E_x (f(x) - f*(x))^2 + noise^2, data-scaling the excess E_x (f(x) - f*(x))^2 alone, both on a large fixed test sample
+(the noise term is exact, so the estimate's only randomness is the choice of test inputs, shared by every run).
 Students: one-hidden-layer ReLU MLPs (He-normal first layer, 1/sqrt(width) readout, zero biases), trained as an
 ensemble whose members each see their own minibatches (and, for data-scaling, their own training set): the
 gradients of the (1/2n) sum (f - y)^2 loss are written out for the stacked members, so E members cost batched
-matrix products and no autograd graph. Optimizer: Adam with the step size decayed linearly to zero.
+matrix products and no autograd graph. Optimizer: Adam with the step size decayed linearly to zero (width-scaling)
+or as (1 + t / tau)^-1/2, with the weights averaged (data-scaling).
 """
 
 from __future__ import annotations
