@@ -7,6 +7,7 @@ is data stored with the verdict, so it can be redrawn from the store alone.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -43,7 +44,13 @@ def _draw(ax, panel: Panel) -> None:
             ax.axhline(y[0], color=color, ls="--", lw=1.0, label=label)
         else:
             raise ValueError(f"unknown series style {s.style!r}")
-    ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel, xscale=panel.xscale, yscale=panel.yscale)
+    ax.set(
+        title=textwrap.fill(panel.title, 44),
+        xlabel=panel.xlabel,
+        ylabel=panel.ylabel,
+        xscale=panel.xscale,
+        yscale=panel.yscale,
+    )
     for axis, scale, (lo, hi) in ((ax.xaxis, panel.xscale, ax.get_xlim()), (ax.yaxis, panel.yscale, ax.get_ylim())):
         if scale == "log" and lo > 0 and hi / lo > 10:  # within one decade, minor labels are the only labels
             axis.set_minor_formatter(NullFormatter())
