@@ -141,15 +141,18 @@ def gradients(p: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
     }
 
 
-def losses_by(records: Sequence[RunRecord], key: str, values: Sequence[int], steps: int) -> list[np.ndarray]:
-    """Per value of config ``key`` (a width, a dataset size), the test losses of its runs at the schedule ``steps``
-    in member order (diverged runs count as inf)."""
+def losses_by(
+    records: Sequence[RunRecord], key: str, values: Sequence[int], steps: int | None = None, row: int = -1
+) -> list[np.ndarray]:
+    """Per value of config ``key`` (a width, a dataset size), the test losses of its runs (of the schedule ``steps``,
+    or of any) in member order, each the run's ``row``-th test_loss row in step order (the last by default; diverged
+    runs count as inf)."""
     return [
         np.array(
             [
-                r.last("test_loss") if r.status == "done" else np.inf
+                r.series("test_loss")[1][row] if r.status == "done" else np.inf
                 for r in sorted(records, key=lambda r: r.config["member"])
-                if r.config[key] == v and r.config["steps"] == steps
+                if r.config[key] == v and (steps is None or r.config["steps"] == steps)
             ]
         )
         for v in values
