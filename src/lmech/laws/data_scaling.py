@@ -10,19 +10,50 @@ amplitudes, label noise 0.5. Model: one fixed one-hidden-layer ReLU MLP of width
 8 members, member m trained on the first D samples of its own stream (nested training sets); Adam at lr 0.01
 (1 + t / 500)^-1/2, batches of 256, 5000 steps at D 12288 and steps ~ sqrt(D) below (2200 at D 2048), the weights
 averaged (EMA, decay 0.99); the kept model is the average at its best loss on 16384 noisy validation samples checked
-every 100 steps (early stopping; D counts training samples only). Loss: the excess E_x (f - f*)^2 on 16384 fresh
-inputs (the Bayes risk 0.25 is known exactly and left out: added, it would make 5% a bar on the noise).
+every 100 steps (early stopping; D counts training samples only). Loss: the excess E_x (f - f*)^2 on 32768 scrambled
+Sobol inputs shared by the members (randomised quasi-Monte Carlo: the error every member shares, 0.95% of the
+40-member mean with 16384 i.i.d. inputs, is 0.37% with 16384 Sobol points; the Bayes risk 0.25 is known exactly and
+left out: added, it would make 5% a bar on the noise).
 Verdict: (0) convergence: the schedule ignores the run's length, so a run's first half is the shorter run; the best
 model of the first half and of the whole run must differ by < 1% beyond 2 standard errors at every D; ``power_law``
-fitted to the four smallest D; each of the two largest D's seed-mean loss (1) inside the fit's 95% interval and
+fitted to every member's loss at the four smallest D by least squares on log L (Huber delta 1: the members scatter
+5-9% without outliers, and delta 1e-3 fits their median, which wandered 1-2% from the mean between D at seed 0, where
+the geometric mean stays 0.1-0.4% under it at every D); each of the two largest D's seed-mean loss (1) consistent with
+the extrapolation: 0 inside the 95% interval of measured / predicted - 1 from the cluster bootstrap over members
+(``scaling_tasks.paired_discrepancy``: a member's nested training sets tie its losses across D, and at 40 members the
+held-out means' own noise, ~1%, is not small against the fit's interval, which the row bootstrap leaves out) and
 (2) within 5% of the point prediction.
-STATUS: NOT REGISTERED: with 8 members per D (quick, ~55 s) the extrapolation sits at the 5% edge, holding at some
-seeds and failing at others. With 40 members (full, ~135 s on 2 threads) seeds 0-3 give -3.2/-2.5, +0.3/+3.1,
-+0.0/+0.6, +1.1/+2.7%: all within 5%, and seed 1's D 12288 sits on its interval's upper edge (0.00985 against
-0.00985; E pinned at 0 keeps the interval narrow), so 3 of 4 hold. Either way, the member count it needs is over the
-quick budget.
+STATUS: NOT REGISTERED: the law fails at 2 of 6 seeds even with 40 members (full scale, ~140 s on 2 cores), and
+the failures are systematic, not the members' noise (below).
 
-Measured with this recipe (quick; seed = teacher, data, inits): every D converged (doubling the run at D 12288 to
+Measured with this recipe (version 3; 40 members, seeds 0-5; the first M members of each run are what an M-member
+run trains), held out D 8192 / 12288 against the fit on D <= 6144, measured / predicted - 1 [paired 95% interval]:
+  seed 0: -1.2% [-3.5, +1.2] / -0.8% [-4.5, +3.4]: holds;  seed 1: +2.1% [+0.6, +3.2] / +5.7% [+2.2, +7.9]: FAILS;
+  seed 2: +0.7% [-2.0, +2.1] / +1.4% [-5.2, +3.9]: holds;  seed 3: -0.4% [-2.9, +1.3] / +0.3% [-4.9, +2.8]: holds;
+  seed 4: -1.9% [-3.8, -0.4] / -4.7% [-9.1, -0.3]: FAILS (and one D's first half is 2% off its whole run: the
+  runs are too short for this teacher); seed 5: +0.6% [-2.0, +1.9] / +1.4% [-5.8, +3.4]: holds.
+With 8 members (quick): seeds 0, 1, 3, 4, 5 within 5% (-2.6/+0.1, +0.8/+3.7, -1.0/+1.7, +0.0/+0.5, -0.4/-2.3%),
+seed 2 +5.7/+10.2% FAILS; the paired intervals (+-3 to +-17%) hold 0 at every seed but 2. 16-32 members: seed 1's
+and seed 0's discrepancies are resolved as nonzero, and seed 5's D 12288 is -5.7% at 16 (at 16 and 24 members
+seed 0's D 8192 sits at -3% with its interval's top at -0.1 to -0.2%, then at -1.2% at 40).
+Why seeds 1 and 4 fail (measured): the recipe's own floor is not small here. Width 256 trained on noiseless,
+effectively unlimited data (a 2^20 pool) with this optimizer reaches, at 5000 / 10000 steps, 0.00135 / 0.00101 at
+seed 0, 0.00243 / 0.00198 at seed 1 and 0.00478 / 0.00404 at seed 4: 20-33% of L(12288) and still falling. With the
+labels' noise and early stopping on unlimited data (a 2^21 pool, 8 members, 5000 steps) the recipe reaches 0.00257 at
+seed 0 and 0.00470 at seed 1: 39% and 48% of L(12288), so the largest D sit close to what the step budget allows and
+L(D) must flatten soon after, by a teacher-dependent amount (and, with run lengths ~ sqrt(D), a floor that is not
+the same at every D). The four fitted D span 3x and cannot see it: at seed 1 the local exponents are 0.52, 0.58, 0.55
+over the fitted D (E pinned at 0) and 0.48, 0.46 beyond, so the held-out D lie above the pure power law; at seed 4
+(fitted E 0.008) the fit overshoots the bend instead. The prediction's own assumption ("a fixed model large enough
+that its own floor sits well under L(D)") does not hold for every teacher at width 256 and these step counts.
+Subtracting the unlimited-data loss as a known E does not rescue the fit: at seed 0 the remainder steepens across the
+fitted D (local exponents 0.58, 0.63, 0.70), so that run's loss is not the offset of these finite-D runs.
+What it needs next (not done): a recipe whose floor sits well under L(D) at every teacher (a wider model and longer
+runs at the same D, ~2-4x the cost, or smaller D where the pre-asymptotic region of d = 4 allows), run lengths that
+do not change the floor with D, and then the member count that the paired check shows is needed.
+
+Version 2 (8 members, i.i.d. test inputs, Huber delta 1e-3, the fit's row-bootstrap interval), measured (quick;
+seed = teacher, data, inits): every D converged (doubling the run at D 12288 to
 10000 steps leaves seed 3's loss at 0.01016 exactly); seed-mean losses at seed 0 D 2048 ... 12288 0.0165, 0.0136,
 0.0119, 0.0093, 0.0079, 0.0066 (local exponents 0.48, 0.46, 0.60, 0.57, 0.44). Held out D 8192 / 12288 against the
 fit on D <= 6144 (probe runs of the same recipe, runs rounded to 100 steps; E pinned at 0 unless stated):
@@ -39,10 +70,11 @@ the members' spread is intrinsic: the same data and init with only the batch ord
 2048 and 4% at 12288 (the label noise's sampling: the early-stopped fit resolves few components). Seed 2's apparent
 bend with 8-16 members (slope 0.40-0.44 over D 6144-12288 against 0.52-0.55 over 2048-6144) shrinks to 0.48 against
 0.51 with 40 members: the members' noise, which the free E turns into curvature. Neither the model (width 512
-changes L(12288) by < 4%; noiseless online training at width 256 reaches 0.0009 in 16000 steps at seed 0, under 10%
-of L(12288)) nor the step size (lr 0.005 / 0.01 / 0.02: 0.0276 / 0.0260 / 0.0249 at D 2048, 0.0113 / 0.0102 / 0.0098
-at D 12288 for seed 3, a uniform shift) bends the curve.
-What it needs (measured): members. 40 per D (full scale) bring every seed within 5% (above); 24 per D (validation
+changes L(12288) by < 4%; noiseless online training at width 256 reaches 0.0009 in 16000 steps at seed 0, 14% of
+L(12288), not 'under 10%' as first written) nor the step size (lr 0.005 / 0.01 / 0.02: 0.0276 / 0.0260 / 0.0249 at
+D 2048, 0.0113 / 0.0102 / 0.0098 at D 12288 for seed 3, a uniform shift) bends the curve.
+What version 2 concluded it needs: members (version 3's 40-member runs above revise this: members alone do
+not suffice at seeds 1 and 4). 40 per D (full scale) bring every seed within 5% (above); 24 per D (validation
 8192 every 200 steps, 74 s on 2 threads) give seeds 0-3 -5.4/-3.9 (FAILS), -0.6/+1.3, -2.0/-6.5 (FAILS, E 0.005),
 -1.5/+0.7: the free E still jumps between 0 and ~0.005 on 24-member means. Halving the batch to afford 32 members
 leaves the larger D unconverged (changes of -2 to -4% on the run's second half). The quick budget (60 s) buys ~20
@@ -75,7 +107,19 @@ import torch
 from pydantic import Field, field_validator
 
 from lmech.config import LawConfig, ascending
-from lmech.core import DATA, Evaluation, Law, Prediction, Row, RunRecord, RunResult, RunSpec, Threshold, generator
+from lmech.core import (
+    DATA,
+    Check,
+    Evaluation,
+    Law,
+    Prediction,
+    Row,
+    RunRecord,
+    RunResult,
+    RunSpec,
+    Threshold,
+    generator,
+)
 from lmech.laws import scaling_tasks as task
 from lmech.train import torch_threads
 
@@ -87,6 +131,9 @@ CONVERGED = Threshold(
     "L(D) is the loss at the early-stopping optimum (Kaplan et al. 2020); a run too short to reach it biases the "
     "largest D first, and a bias over ~1% would eat a fifth of the 5% bar",
 )
+
+
+DELTA = 1.0  # Huber threshold on log residuals: least squares on log L (see the module docstring)
 
 
 class Config(LawConfig):
@@ -108,7 +155,7 @@ class Config(LawConfig):
     lr: float = Field(0.01, gt=0, description="Adam step size at step 0")
     tau: float = Field(500.0, gt=0, description="the step size decays as (1 + t / tau)^-1/2")
     average: float = Field(0.99, ge=0, lt=1, description="EMA decay of the weights (0: the iterate itself)")
-    test: int = Field(16384, ge=256, description="test inputs")
+    test: int = Field(32768, ge=256, description="test inputs (scrambled Sobol points, shared by the members)")
     bootstrap: int = Field(200, ge=10, le=2000, description="bootstrap refits")
     level: float = Field(0.95, gt=0, lt=1, description="level of the prediction interval")
 
@@ -153,7 +200,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
         g = generator(c["seed"], DATA, 94)
         x_val = torch.randn(c["validation"], c["dim"], generator=g)
         y_val = target(x_val) + c["noise"] * torch.randn(c["validation"], generator=g)
-        x_test, y_test = task.test_set(c["seed"], c["dim"], c["test"], target)
+        x_test, y_test = task.sobol_test_set(c["seed"], c["dim"], c["test"], target)
         gens = [generator(c["seed"], DATA, 93, d, m) for m in ids]
         b, offsets = min(c["batch"], d), torch.arange(len(ids)).unsqueeze(1) * d
 
@@ -188,12 +235,23 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     ]
 
 
+def _paired(check: Check, held_out: Sequence[int]) -> str:
+    if not isinstance(check.measured, dict):
+        return ""
+    m = check.measured
+    return "; measured / predicted - 1 with its paired 95% interval: " + ", ".join(
+        f"D {d}: {p:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+        for d, p, lo, hi in zip(held_out, m["discrepancy"], m["low"], m["high"], strict=True)
+    )
+
+
 def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
     sizes = sorted(cfg.sizes)
     long = task.losses_by(records, "size", sizes)  # each run's rows: the best model of its first half, of all
     short = task.losses_by(records, "size", sizes, row=0)
     change, se = task.relative_change(short, long)
-    ex = task.extrapolate(sizes, long, cfg.bootstrap, cfg.level, cfg.seed)
+    ex = task.extrapolate(sizes, long, cfg.bootstrap, cfg.level, cfg.seed, delta=DELTA)
+    consistent = task.paired_check(ex, cfg.bootstrap, cfg.level, cfg.seed)
     n = task.parameter_count(cfg.dim, cfg.width)
     lengths = [run_steps(d, sizes[-1], cfg.steps, cfg.every) for d in sizes]
     regime = (
@@ -205,22 +263,30 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         + ", ".join(f"{c:+.1%} +- {e:.1%}" for c, e in zip(change, se, strict=True))
         + "; "
         + task.describe(ex, "D")
+        + _paired(consistent, sizes[-task.HELD_OUT :])
     )
     prediction = Prediction(
         "excess test loss at the two largest D",
         ex.band.point.tolist() if ex.band is not None else None,
-        "L(D) = E + A D^-alpha fitted to the smaller D (Huber on log L, bootstrap intervals)",
+        "L(D) = E + A D^-alpha fitted to the smaller D (least squares on log L; intervals from the bootstrap over "
+        "members)",
         "a fixed model large enough that its own floor sits well under L(D); each run at its early-stopping optimum "
         "(its first half's best model within 1% beyond noise); the smaller D already in the power-law regime",
         "Kaplan et al. 2020, eq. 1.2 (L(D) with early stopping); Hestness et al. 2017; Bahri et al. 2021",
     )
     return Evaluation(
-        [CONVERGED(float(np.max(np.abs(change) - 2 * se))), *task.checks(ex)],
+        [
+            CONVERGED(float(np.max(np.abs(change) - 2 * se))),
+            consistent,
+            task.RELATIVE(
+                ex.band.point if ex.band is not None else [math.nan] * task.HELD_OUT, ex.mean[-task.HELD_OUT :]
+            ),
+        ],
         regime,
         task.figure(ex, "data-scaling: L(D) at early stopping, fitted on the smaller D, extrapolated", "samples D"),
         prediction,
-        "seed-mean excess test loss E_x (f - f*)^2 on fresh inputs (the label noise's noise^2, known exactly, left "
-        "out: at noise 0.5 it would be 20-40x the excess), at each run's best validation loss",
+        "seed-mean excess test loss E_x (f - f*)^2 on scrambled Sobol inputs (the label noise's noise^2, known "
+        "exactly, left out: at noise 0.5 it would be 20-40x the excess), at each run's best validation loss",
     )
 
 
@@ -228,7 +294,7 @@ LAW = Law(
     id=ID,
     pillar=3,
     claim="Excess test loss at the early-stopping optimum against training-set size follows L = E + A D^-alpha: a fit "
-    "on the smaller D predicts the two largest within 5% and inside its 95% interval.",
+    "on the smaller D predicts the two largest within 5% and consistently with its 95% interval.",
     reference="Kaplan et al. 2020 'Scaling laws for neural language models'; Hestness et al. 2017; Bahri et al. 2021 "
     "'Explaining neural scaling laws'",
     config=Config,
@@ -236,7 +302,7 @@ LAW = Law(
     execute=execute,
     evaluate=evaluate,
     comparisons=[CONVERGED, task.RELATIVE],
-    version=2,
+    version=3,
     scales={"quick": {}, "full": {"seeds": 40}},
-    quick_seconds=55.0,
+    quick_seconds=30.0,
 )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.quasirandom import SobolEngine
 
 from lmech.core import DATA, INIT, Check, Figure, LmechInputError, Panel, RelativeError, RunRecord, Series, generator
 from lmech.fit import Band, FitError, FitResult, fit, form
@@ -64,6 +65,16 @@ def amplitudes(decay: float) -> str:
 def test_set(seed: int, dim: int, size: int, target: Callable) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed test sample (inputs, noiseless targets), shared by every run of a seed."""
     x = torch.randn(size, dim, generator=generator(seed, DATA, 98))
+    return x, target(x)
+
+
+def sobol_test_set(seed: int, dim: int, size: int, target: Callable) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed test sample of scrambled Sobol points pushed through the Gaussian quantile, x = sqrt(2) erfinv(2u - 1)
+    (randomised quasi-Monte Carlo: unbiased for E_x, with far less error than i.i.d. points; Owen 1997). Measured on
+    40 trained width-256 members: the ensemble-mean test loss varies 0.37% between 16384-point sets, against 0.95% for
+    i.i.d. sets, an error every member shares."""
+    u = SobolEngine(dim, scramble=True, seed=int(generator(seed, DATA, 97).initial_seed() % 2**31))
+    x = (math.sqrt(2.0) * torch.erfinv(2.0 * u.draw(size, dtype=torch.float64) - 1.0)).float()
     return x, target(x)
 
 
@@ -346,15 +357,19 @@ class Extrapolation:
         return np.array([v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else math.inf for v in self.losses])
 
 
-def extrapolate(x: Sequence[float], losses: Sequence[np.ndarray], bootstrap: int, level: float, seed: int):
+def extrapolate(
+    x: Sequence[float], losses: Sequence[np.ndarray], bootstrap: int, level: float, seed: int, delta: float = 1e-3
+):
     """Fit ``power_law`` to every member's loss at all but the largest HELD_OUT points (members are the rows the
-    bootstrap resamples) and predict the held-out points at ``level``."""
+    bootstrap resamples; ``delta`` the Huber threshold on log residuals) and predict the held-out points at
+    ``level``."""
     x, losses = np.asarray(x, dtype=np.float64), [np.asarray(v, dtype=np.float64) for v in losses]
     n_fit = len(x) - HELD_OUT
     rows_x = np.concatenate([np.full(len(v), xi) for xi, v in zip(x[:n_fit], losses[:n_fit], strict=True)])
     rows_loss = np.concatenate(losses[:n_fit])
     try:
-        result = fit(form("power_law"), {"x": rows_x, "loss": rows_loss}, bootstrap=bootstrap, level=level, seed=seed)
+        rows = {"x": rows_x, "loss": rows_loss}
+        result = fit(form("power_law"), rows, delta=delta, bootstrap=bootstrap, level=level, seed=seed)
     except FitError as err:
         return Extrapolation(x, losses, None, err.reason, None)
     return Extrapolation(x, losses, result, "", result.predict(x=x[n_fit:]))
@@ -389,6 +404,59 @@ def checks(ex: Extrapolation) -> list[Check]:
         "standard error (reported) a small fraction of the interval's width, so it is not added",
     )
     return [inside, RELATIVE(ex.band.point, measured)]
+
+
+def paired_discrepancy(ex: Extrapolation, bootstrap: int, level: float, seed: int) -> tuple[np.ndarray, Band]:
+    """measured / predicted - 1 at the held-out points, with a ``level`` percentile interval from a bootstrap that
+    resamples members as units: member m's losses at every x enter or leave together, and every draw refits the
+    smaller points and re-averages the held-out ones (the cluster bootstrap; Davison & Hinkley 1997, sec. 3.8). So the
+    interval carries the fit's uncertainty, the held-out means' own noise and their correlation (members that share
+    nested training sets across x). Draws whose fit is refused (an exponent on its bound) are left out; if more than
+    a tenth are, the interval is [-inf, inf] and the caller must report it. Needs the same members at every x."""
+    if ex.result is None:
+        raise ValueError("no fit to compare with")
+    counts = {len(v) for v in ex.losses}
+    if len(counts) != 1:
+        raise ValueError(f"paired draws need the same members at every point; got counts {sorted(counts)}")
+    members, n_fit = counts.pop(), len(ex.x) - HELD_OUT
+    point = ex.mean[n_fit:] / ex.band.point - 1
+    gen, draws = np.random.default_rng(seed), []
+    for _ in range(bootstrap):
+        idx = gen.integers(0, members, members)
+        rows = {"x": np.repeat(ex.x[:n_fit], members), "loss": np.concatenate([v[idx] for v in ex.losses[:n_fit]])}
+        try:
+            refit = fit(form("power_law"), rows, delta=ex.result.delta, bootstrap=0, starts=2)
+        except FitError:
+            continue
+        held = np.array([v[idx].mean() for v in ex.losses[n_fit:]])
+        draws.append(held / refit.predict(x=ex.x[n_fit:]).point - 1)
+    if len(draws) < 0.9 * bootstrap:
+        inf = np.full(HELD_OUT, math.inf)
+        return point, Band(point, -inf, inf, level)
+    low, high = np.quantile(np.array(draws), [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return point, Band(point, low, high, level)
+
+
+def paired_check(ex: Extrapolation, bootstrap: int, level: float, seed: int) -> Check:
+    """Held-out losses consistent with the extrapolation: 0 inside each paired-bootstrap interval of measured /
+    predicted - 1 (``paired_discrepancy``)."""
+    name = "held-out losses consistent with the extrapolation"
+    if ex.result is None:
+        return Check(name, False, [0.0] * HELD_OUT, [math.nan] * HELD_OUT, math.inf, 0.0, "fit refused", ex.reason)
+    point, band = paired_discrepancy(ex, bootstrap, level, seed)
+    outside = np.maximum(band.low, -band.high) / (band.high - band.low)  # 0 outside [low, high]: > 0, in widths
+    return Check(
+        f"{name}: 0 inside the {level:.0%} interval of measured / predicted - 1",
+        bool(np.all((band.low <= 0) & (band.high >= 0))),
+        [0.0] * HELD_OUT,
+        {"discrepancy": point.tolist(), "low": band.low.tolist(), "high": band.high.tolist()},
+        float(outside.max()),
+        0.0,
+        "largest distance of 0 outside the discrepancy's interval, in interval widths (< 0: inside)",
+        "the members are resampled as units across D (nested training sets correlate a member's losses), the smaller "
+        "D refitted and the held-out D re-averaged in each draw: the interval carries the fit's uncertainty and the "
+        "held-out means' own noise, which at 40 members (~1%) is not small against the fit's interval",
+    )
 
 
 def describe(ex: Extrapolation, variable: str) -> str:
