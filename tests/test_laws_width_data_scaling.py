@@ -110,6 +110,20 @@ def test_paired_discrepancy_needs_the_same_members_everywhere():
         scaling_tasks.paired_discrepancy(scaling_tasks.extrapolate(x, losses, 20, 0.95, 0), 20, 0.95, 0)
 
 
+def test_paired_check_fails_when_the_refits_are_refused(monkeypatch):
+    """If the bootstrap's refits are refused (an exponent on its bound), the interval is unknown and the check fails
+    (an infinite interval would hold 0 whatever the data)."""
+    x = np.array([81, 161, 321, 641, 1281, 2561], dtype=float)
+    ex = scaling_tasks.extrapolate(x, _synthetic(x), bootstrap=20, level=0.95, seed=0)
+
+    def refused(*_args, **_kwargs):
+        raise scaling_tasks.FitError("alpha ended on its bound")
+
+    monkeypatch.setattr(scaling_tasks, "fit", refused)
+    check = scaling_tasks.paired_check(ex, 20, 0.95, 0)
+    assert not check.holds and check.metric == "interval refused", check
+
+
 def test_sobol_test_set_is_gaussian_with_less_error_than_iid_points():
     """Scrambled Sobol points through the Gaussian quantile: E x_i^2 = 1 and E relu(x_1 + x_2) = 1/sqrt(pi) estimated
     to 0.5% and 0.2%, where 4096 i.i.d. points have standard errors 2.2% and 2.3%; deterministic in the seed."""

@@ -409,10 +409,11 @@ def checks(ex: Extrapolation) -> list[Check]:
 def paired_discrepancy(ex: Extrapolation, bootstrap: int, level: float, seed: int) -> tuple[np.ndarray, Band]:
     """measured / predicted - 1 at the held-out points, with a ``level`` percentile interval from a bootstrap that
     resamples members as units: member m's losses at every x enter or leave together, and every draw refits the
-    smaller points and re-averages the held-out ones (the cluster bootstrap; Davison & Hinkley 1997, sec. 3.8). So the
-    interval carries the fit's uncertainty, the held-out means' own noise and their correlation (members that share
-    nested training sets across x). Draws whose fit is refused (an exponent on its bound) are left out; if more than
-    a tenth are, the interval is [-inf, inf] and the caller must report it. Needs the same members at every x."""
+    smaller points and re-averages the held-out ones (the cluster bootstrap for hierarchical data; Davison & Hinkley
+    1997, ch. 3). So the interval carries the fit's uncertainty, the held-out means' own noise and their correlation
+    (members that share nested training sets across x). Draws whose fit is refused (an exponent on its bound) are
+    left out; if more than a tenth are, the interval is NaN (no verdict can rest on it). Needs the same members at
+    every x."""
     if ex.result is None:
         raise ValueError("no fit to compare with")
     counts = {len(v) for v in ex.losses}
@@ -431,8 +432,8 @@ def paired_discrepancy(ex: Extrapolation, bootstrap: int, level: float, seed: in
         held = np.array([v[idx].mean() for v in ex.losses[n_fit:]])
         draws.append(held / refit.predict(x=ex.x[n_fit:]).point - 1)
     if len(draws) < 0.9 * bootstrap:
-        inf = np.full(HELD_OUT, math.inf)
-        return point, Band(point, -inf, inf, level)
+        nan = np.full(HELD_OUT, math.nan)
+        return point, Band(point, nan, nan, level)
     low, high = np.quantile(np.array(draws), [(1 - level) / 2, (1 + level) / 2], axis=0)
     return point, Band(point, low, high, level)
 
@@ -444,6 +445,9 @@ def paired_check(ex: Extrapolation, bootstrap: int, level: float, seed: int) -> 
     if ex.result is None:
         return Check(name, False, [0.0] * HELD_OUT, [math.nan] * HELD_OUT, math.inf, 0.0, "fit refused", ex.reason)
     point, band = paired_discrepancy(ex, bootstrap, level, seed)
+    if not np.all(np.isfinite(band.low)):
+        reason = "more than a tenth of the bootstrap refits were refused: the interval is unknown"
+        return Check(name, False, [0.0] * HELD_OUT, point.tolist(), math.inf, 0.0, "interval refused", reason)
     outside = np.maximum(band.low, -band.high) / (band.high - band.low)  # 0 outside [low, high]: > 0, in widths
     return Check(
         f"{name}: 0 inside the {level:.0%} interval of measured / predicted - 1",
