@@ -48,6 +48,10 @@ over the fitted D (E pinned at 0) and 0.48, 0.46 beyond, so the held-out D lie a
 that its own floor sits well under L(D)") does not hold for every teacher at width 256 and these step counts.
 Subtracting the unlimited-data loss as a known E does not rescue the fit: at seed 0 the remainder steepens across the
 fitted D (local exponents 0.58, 0.63, 0.70), so that run's loss is not the offset of these finite-D runs.
+One teacher per member does not rescue it either (probe, 40 members each with its own teacher, the geometric mean
+compared with the log-least-squares fit, the teachers' difficulty, 16-29% in log L, cancelling in the paired draws):
+ensembles 0 / 1 / 2 land at -0.7/-1.4% (inside), -3.1/-4.5% (0 outside the paired intervals [-5.6, -0.4] and
+[-7.8, -1.4]) and +0.3/+0.0% (inside); the 240 members of seeds 0-5 above, pooled, at +0.4/+1.8% (geometric mean).
 What it needs next (not done): a recipe whose floor sits well under L(D) at every teacher (a wider model and longer
 runs at the same D, ~2-4x the cost, or smaller D where the pre-asymptotic region of d = 4 allows), run lengths that
 do not change the floor with D, and then the member count that the paired check shows is needed.
