@@ -239,11 +239,11 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     ]
 
 
-def _paired(check: Check, held_out: Sequence[int]) -> str:
+def _paired(check: Check, held_out: Sequence[int], level: float) -> str:
     if not isinstance(check.measured, dict):
         return ""
     m = check.measured
-    return "; measured / predicted - 1 with its paired 95% interval: " + ", ".join(
+    return f"; measured / predicted - 1 with its paired {level:.0%} interval: " + ", ".join(
         f"D {d}: {p:+.1%} [{lo:+.1%}, {hi:+.1%}]"
         for d, p, lo, hi in zip(held_out, m["discrepancy"], m["low"], m["high"], strict=True)
     )
@@ -267,7 +267,7 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         + ", ".join(f"{c:+.1%} +- {e:.1%}" for c, e in zip(change, se, strict=True))
         + "; "
         + task.describe(ex, "D")
-        + _paired(consistent, sizes[-task.HELD_OUT :])
+        + _paired(consistent, sizes[-task.HELD_OUT :], cfg.level)
     )
     prediction = Prediction(
         "excess test loss at the two largest D",
@@ -282,9 +282,7 @@ def evaluate(cfg: Config, records: Sequence[RunRecord]) -> Evaluation:
         [
             CONVERGED(float(np.max(np.abs(change) - 2 * se))),
             consistent,
-            task.RELATIVE(
-                ex.band.point if ex.band is not None else [math.nan] * task.HELD_OUT, ex.mean[-task.HELD_OUT :]
-            ),
+            task.relative_check(ex),
         ],
         regime,
         task.figure(ex, "data-scaling: L(D) at early stopping, fitted on the smaller D, extrapolated", "samples D"),

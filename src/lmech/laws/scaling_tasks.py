@@ -375,6 +375,12 @@ def extrapolate(
     return Extrapolation(x, losses, result, "", result.predict(x=x[n_fit:]))
 
 
+def relative_check(ex: Extrapolation) -> Check:
+    """The held-out seed means against the fit's point prediction (NaN, so failing, when the fit was refused)."""
+    predicted = ex.band.point if ex.band is not None else [math.nan] * HELD_OUT
+    return RELATIVE(predicted, ex.mean[-HELD_OUT:])
+
+
 def checks(ex: Extrapolation) -> list[Check]:
     measured, se = ex.mean[-HELD_OUT:], ex.stderr[-HELD_OUT:]
     if ex.band is None:
@@ -389,7 +395,7 @@ def checks(ex: Extrapolation) -> list[Check]:
             "fit refused",
             ex.reason,
         )
-        return [inside, RELATIVE(nan, measured)]
+        return [inside, relative_check(ex)]
     low, high = ex.band.low, ex.band.high
     outside = np.maximum(low - measured, measured - high) / (high - low)  # < 0 inside; in band widths
     inside = Check(
@@ -403,7 +409,7 @@ def checks(ex: Extrapolation) -> list[Check]:
         "the bootstrap interval (resampling runs) carries the fit's uncertainty; the held-out seed means carry a "
         "standard error (reported) a small fraction of the interval's width, so it is not added",
     )
-    return [inside, RELATIVE(ex.band.point, measured)]
+    return [inside, relative_check(ex)]
 
 
 def paired_discrepancy(ex: Extrapolation, bootstrap: int, level: float, seed: int) -> tuple[np.ndarray, Band]:
