@@ -56,8 +56,7 @@ version 3 held out D 8192 / 12288 at -1.2/-0.8, +2.1/+5.7 (FAILS), +0.7/+1.4, -0
 converged), +0.6/+1.4%; per-member teachers, noise 0.25, antithetic noise pairs and ridge control variates did not
 rescue it. At d = 16 (isotropic) the curve steepens past D ~ 4096 at noise 0.01 (-13% / -31%) and sits on a
 width-independent plateau at noise 0.5 (the staircase of kernel-like learning: degree-k harmonics need D ~ d^k; a
-reading). The git history (versions 1-3 of this
-module) holds the full record.
+reading). The git history (versions 1-3 of this module) holds the full record.
 """
 
 from __future__ import annotations
@@ -156,7 +155,7 @@ def execute(configs: Sequence[Mapping[str, Any]]) -> list[RunResult]:
     d, ids, half = c["size"], [cc["member"] for cc in configs], c["steps"] // 2
     target = task.teacher(c["seed"], c["dim"], c["features"], c["decay"], c["spectrum"])
     scales = task.input_scales(c["dim"], c["spectrum"])
-    with torch_threads(None):  # the executor's share of the cores (1.7x faster on 2 threads than on 1 at 40 members)
+    with torch_threads(None):  # the executor's share of the cores (2 threads: 1.7x faster than 1 at d = 4)
         xs, ys = [], []
         for m in ids:  # nested: member m's training set at D is the first D samples of its own stream
             g = generator(c["seed"], DATA, 95, m)
