@@ -31,7 +31,8 @@ def test_adam_edge_of_stability_quick_holds():
     v = lmech.check("adam-edge-of-stability")
     assert v.holds, (v.regime, [c.describe() for c in v.checks])
     windows = [c for c in v.checks if "over the last third" in c.name]
-    assert len(windows) == 6 and all(0.95 <= c.measured[0] and c.measured[1] <= 1.03 for c in windows)
+    # measured 0.95-1.03 on one CPU, 0.928-1.032 on an AMD EPYC (the hovering is chaotic; the law's window is +-10%)
+    assert len(windows) == 6 and all(0.92 <= c.measured[0] and c.measured[1] <= 1.04 for c in windows)
 
 
 def test_adam_edge_follows_beta1():

@@ -52,9 +52,11 @@ def test_figure_shows_accuracy_delay_and_spectrum(verdict):
 
 @pytest.mark.slow
 def test_past_the_optimal_weight_decay_the_delay_grows_again_and_the_ordering_fails():
-    """Documented failure (module docstring): with 50% of the pairs, wd 2 groks later than wd 1 (seed 2: delays
-    1864 / 1492 / 2004 at wd 0.5 / 1 / 2), while fitting-before-generalising and the Fourier share still hold."""
-    v = lmech.check("grokking", seed=2, overrides={"fraction": 0.5, "weight_decays": [0.5, 1.0, 2.0]})
+    """Documented failure (module docstring): with 50% of the pairs, wd 2 groks later than wd 1 (seed 1: t_test
+    2590 / 1230 / 1580 at wd 0.5 / 1 / 2 on one CPU, 2810 / 1170 / 1500 on an AMD EPYC), while fitting-before-
+    generalising and the Fourier share still hold. Seed 2, tested here before, fails on one CPU and holds on the
+    other (one net: a float path's worth of difference moves wd 2's t_test from 2040 to 1350)."""
+    v = lmech.check("grokking", seed=1, overrides={"fraction": 0.5, "weight_decays": [0.5, 1.0, 2.0]})
     checks = _checks(v)
     order = checks["delay t_test - t_train decreases as weight decay grows"]
     assert not v.holds and not order.holds
