@@ -2,7 +2,7 @@
 extrapolation verdict on synthetic curves; joint training of the widths and the in-place Adam, its averaging and
 schedules against their references; the anisotropic task's inputs and target; the quick verdicts at seed 0.
 
-width-scaling's quick run holds at seed 0 (~80 s), data-scaling's too (~50 s); see the module docstrings. The paired
+width-scaling's quick run holds at seed 0 (~80 s), data-scaling's too (~40-60 s); see the module docstrings. The paired
 (cluster-bootstrap) discrepancy and the Sobol test set are checked on synthetic and analytic references.
 """
 
@@ -282,7 +282,7 @@ def data_quick():
 
 
 def test_data_scaling_quick_holds_at_seed0(data_quick):
-    """Seed 0 (16 members, ~50 s on 2 cores): every D converged, held-out D 8192 / 12288 at -0.5% / -2.4% of the
+    """Seed 0 (16 members, ~40-60 s on 2 cores): every D converged, held-out D 8192 / 12288 at -0.5% / -2.4% of the
     extrapolation, inside its intervals; the paired discrepancy is reported (0 inside [-4.4, +0.3]% at D 12288)."""
     converged, inside, relative = data_quick.checks
     assert converged.name.startswith("converged") and converged.holds, converged

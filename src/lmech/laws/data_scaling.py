@@ -26,7 +26,7 @@ Reported, not judged: measured / predicted - 1 with a paired 95% interval (``sca
 cluster bootstrap over members: their nested training sets tie their losses across D, so the interval carries the
 fit's noise, the held-out means' noise and their correlation). It tests the form itself, and it sees its bias (below).
 
-Measured (quick, 16 members, ~50 s on 2 cores), held out D 8192 / 12288, measured / predicted - 1 [paired interval at
+Measured (quick, 16 members, ~40 s on 2 cores), held out D 8192 / 12288, measured / predicted - 1 [paired interval at
 D 12288]; every seed holds, every D at +0.0% in the convergence check:
   seed 0: -0.5% / -2.4% [-4.4, +0.3];  seed 1: -1.1% / -3.0% [-6.2, +1.5];  seed 2: -0.6% / -1.8% [-4.9, +0.7];
   seed 3: -0.7% / -2.0% [-3.8, +0.1];  seed 4: +0.3% / -1.0% [-3.8, +2.8];  seed 5: -0.8% / -1.0% [-5.7, +3.1].
