@@ -340,6 +340,64 @@ def fit_ensemble(
     return (best if validate is not None else model), best_loss
 
 
+def stable_then_decay(
+    p: Params,
+    batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    lengths: Sequence[int],
+    lr: float | Mapping[str, float | torch.Tensor],
+    cooldown: float,
+    grad_fn: Callable[[Params, torch.Tensor, torch.Tensor], Params] = gradients,
+) -> list[Params]:
+    """Adam runs of several lengths S with the warmup-free stable-then-decay schedule: step size lr for the first
+    S - c steps, then falling linearly to 0 over the last c = round(cooldown * S) (Hu et al. 2024, "MiniCPM", WSD;
+    Hagele et al. 2024: a 20% cooldown matches a cosine schedule). Every run is the same constant-step trajectory up
+    to its own cooldown, so the runs share it and each branches off for its cooldown: lengths S_1 < ... < S_k cost
+    S_k - c_k + sum_i c_i steps instead of sum_i S_i. With ``batches(t)`` a function of t alone, each returned model
+    (one per length, in the given order) is exactly the model of that run trained alone."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    starts = [lengths[i] - max(1, round(cooldown * lengths[i])) for i in order]
+    if not 0.0 < cooldown <= 1.0 or min(starts) < 0 or starts != sorted(starts):
+        raise ValueError(f"cooldown must be in (0, 1] and the cooldowns start in the runs' order; got {cooldown}")
+    reuse_freed_buffers()
+    p = {k: v.clone() for k, v in p.items()}
+    rates = lr if isinstance(lr, Mapping) else dict.fromkeys(p, lr)
+    moments = {k: (torch.zeros_like(v), torch.zeros_like(v)) for k, v in p.items()}
+    models: dict[int, Params] = {}
+    t = 0
+    for i, start in zip(order, starts, strict=True):
+        while t < start:
+            with torch.no_grad():
+                adam_step_(p, grad_fn(p, *batches(t)), moments, t + 1, rates, 1.0)
+            t += 1
+        q = {k: v.clone() for k, v in p.items()}
+        branch = {k: (m.clone(), v.clone()) for k, (m, v) in moments.items()}
+        c = lengths[i] - start
+        for s in range(c):
+            with torch.no_grad():
+                adam_step_(q, grad_fn(q, *batches(start + s)), branch, start + s + 1, rates, linear_decay(s, c))
+        models[i] = q
+    return [models[i] for i in range(len(lengths))]
+
+
+def indexed_batches(
+    x: torch.Tensor, y: torch.Tensor, gens: Sequence[Callable[[int], torch.Generator]], batch: int, block: int = 1000
+) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """``batches(t)`` -> (x (E, b, d), y (E, b)): member m's minibatch of step t, uniform with replacement from the
+    pool, drawn from ``gens[m](t // block)`` (a generator per block of steps), so a step's batch depends on t alone
+    and not on the order in which steps are asked for (``stable_then_decay``'s branches revisit steps)."""
+    cache: dict[int, torch.Tensor] = {}
+
+    def batches(t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = t // block
+        if k not in cache:
+            cache.clear()
+            cache[k] = torch.stack([torch.randint(0, len(x), (block, batch), generator=g(k)) for g in gens], 1)
+        idx = cache[k][t % block].reshape(-1)  # (E b,)
+        return x.index_select(0, idx).view(len(gens), batch, -1), y.index_select(0, idx).view(len(gens), batch)
+
+    return batches
+
+
 def parameter_count(dim: int, width: int) -> int:
     """N of a one-hidden-layer MLP with biases and one output: (d + 2) h + 1."""
     return (dim + 2) * width + 1
