@@ -11,8 +11,9 @@ every run).
 Students: one-hidden-layer ReLU MLPs (He-normal first layer, 1/sqrt(width) readout, zero biases), trained as an
 ensemble whose members each see their own minibatches (and, for data-scaling, their own training set): the
 gradients of the (1/2n) sum (f - y)^2 loss are written out for the stacked members, so E members cost batched
-matrix products and no autograd graph. Optimizer: Adam with the step size decayed linearly to zero (width-scaling)
-or as (1 + t / tau)^-1/2, with the weights averaged (data-scaling).
+matrix products and no autograd graph. Optimizer: Adam with a constant step size and a linear cooldown to zero, runs
+of several lengths sharing their constant phase (``stable_then_decay``, width-scaling), or with the step size decayed
+as (1 + t / tau)^-1/2 and the weights averaged (data-scaling).
 """
 
 from __future__ import annotations
