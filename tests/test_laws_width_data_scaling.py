@@ -15,6 +15,7 @@ import torch
 from lmech.config import make_config
 from lmech.core import LmechInputError
 from lmech.laws import data_scaling, scaling_tasks, width_scaling
+from lmech.report.figures import render
 from lmech.store import RunStore
 from lmech.sweep.executor import execute
 from lmech.train import adam
@@ -69,6 +70,22 @@ def test_extrapolation_holds_on_a_true_power_law():
     inside, relative = scaling_tasks.checks(ex)
     assert inside.holds and relative.holds, (inside, relative)
     assert 0.5 < ex.result.params["alpha"] < 0.7
+
+
+def test_scaling_figure_draws_seed_means_over_their_single_seeds(tmp_path):
+    """The left panel: every seed's loss as a faint "samples" tick, the seed means as "dots" drawn after them, in
+    the same colour per group (fitted / held out); the figure renders."""
+    x = np.array([81, 161, 321, 641, 1281, 2561], dtype=float)
+    losses = _synthetic(x)
+    ex = scaling_tasks.extrapolate(x, losses, bootstrap=20, level=0.95, seed=0)
+    series = scaling_tasks.figure(ex, "synthetic", "x").panels[0].series
+    samples = [s for s in series if s.style == "samples"]
+    means = [s for s in series if s.style == "dots"]
+    assert [len(s.y) for s in samples] == [4 * 8, 2 * 8] and [len(s.y) for s in means] == [4, 2]
+    assert [s.color for s in samples] == [s.color for s in means]
+    assert series.index(samples[0]) < series.index(means[0])
+    assert means[1].y == pytest.approx([v.mean() for v in losses[4:]])
+    assert render(scaling_tasks.figure(ex, "synthetic", "x"), tmp_path / "f.png").stat().st_size > 0
 
 
 def test_extrapolation_fails_on_a_bent_curve():

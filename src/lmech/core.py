@@ -305,8 +305,9 @@ def describe_comparison(c: Comparison) -> str:
 
 @dataclass(frozen=True)
 class Series:
-    """One plotted series. ``style``: "line" (theory), "dots" (measurement), "band" (tolerance,
-    between ``y_low`` and ``y_high``), "hline" (a horizontal reference at ``y[0]``)."""
+    """One plotted series. ``style``: "line" (theory), "dots" (measurement), "samples" (the single
+    measurements behind a mean drawn as "dots": faint horizontal ticks), "band" (tolerance, between
+    ``y_low`` and ``y_high``), "hline" (a horizontal reference at ``y[0]``)."""
 
     label: str
     x: Sequence[float]

@@ -566,9 +566,9 @@ def figure(ex: Extrapolation, title: str, variable: str) -> Figure:
         ]
     for label, sl, color in (("fitted points (seed mean)", slice(0, n_fit), 0), ("held out", slice(n_fit, None), 1)):
         xs = np.concatenate([np.full(len(v), xi) for xi, v in zip(ex.x[sl], ex.losses[sl], strict=True)])
-        series.append(Series("", xs.tolist(), np.concatenate(ex.losses[sl]).tolist(), "dots", color + 2))
+        series.append(Series("", xs.tolist(), np.concatenate(ex.losses[sl]).tolist(), "samples", color))
         series.append(Series(label, ex.x[sl].tolist(), ex.mean[sl].tolist(), "dots", color))
-    panels = [Panel("test loss (small dots: single seeds)", variable, "test loss", series, "log", "log")]
+    panels = [Panel("test loss (dots: seed means; ticks: single seeds)", variable, "test loss", series, "log", "log")]
     if ex.result is not None:
         e = ex.result.params["E"]
         grid = np.geomspace(ex.x[0] / 1.2, ex.x[-1] * 1.2, 60)

@@ -38,6 +38,8 @@ def _draw(ax, panel: Panel) -> None:
             ax.plot(x, y, "-", color=color, lw=1.6, label=label)
         elif s.style == "dots":
             ax.plot(x, y, "o", color=color, ms=3.5, alpha=0.85, label=label)
+        elif s.style == "samples":
+            ax.plot(x, y, "_", color=color, ms=6, mew=0.8, alpha=0.5, label=label)
         elif s.style == "band":
             ax.fill_between(x, _values(s.y_low), _values(s.y_high), color=color, alpha=0.15, lw=0, label=label)
         elif s.style == "hline":
