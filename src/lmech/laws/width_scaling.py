@@ -20,7 +20,7 @@ same schedule shape, and the same first 18000 steps, so the two runs cost 54000 
 beyond twice its standard error (paired by member; so L is the converged L(N), not L(N, S) at a fixed S);
 ``power_law`` fitted (lmech.fit, every seed a row, bootstrap over rows) to the four smallest widths; each of the two
 largest widths' seed-mean loss (1) inside the fit's 95% interval and (2) within 5% of the point prediction.
-Measured (quick, version 4, on a 2-core AMD EPYC: 100-120 s, over the 60 s quick aim); change = L(48000) /
+Measured (quick, version 4, on a 2-core AMD EPYC: 83-120 s, over the 60 s quick aim); change = L(48000) /
 L(24000) - 1, the largest |change| - 2 se; fits with 95% bootstrap intervals; held out = widths 64 / 96:
   seed | converged      | E [95%]                  | alpha [95%]         | held out, vs the fit          | verdict
   0    | 0.44% (holds)  | 0.0095 [0.0052, 0.0118]  | 0.63 [0.51, 0.72]   | +0.6% / +0.4%, both inside    | HOLDS
